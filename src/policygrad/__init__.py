@@ -1,0 +1,11 @@
+"""policygrad: the policy gradient theorem, checked against exact gradients, learning stochastic
+policies that adaptive opponents cannot exploit in repeated zero-sum matrix games."""
+
+from __future__ import annotations
+
+from .engine import Engine
+from .games import Game, make_game
+from .opponents import make_opponent
+
+__version__ = "0.1.0"
+__all__ = ["Engine", "Game", "make_game", "make_opponent", "__version__"]

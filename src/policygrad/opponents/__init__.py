@@ -1,0 +1,87 @@
+"""Adaptive opponents: a registry of small batched stochastic policies over the match history.
+
+``make_opponent("markov:order=2,decay=0.9")`` builds one; ``OPPONENTS`` is the explicit list;
+groups are filters over the metadata (``adaptive``, ``stochastic``, ``memory_depth``).
+"""
+
+from __future__ import annotations
+
+from .base import Opponent, Param, parse_spec, split_top_level
+from .fixed import Constant, Cycle, Mixed
+from .learning import PGLearner, QLearner
+from .mix import Mix
+from .predictive import Exploiter, Frequency, Markov, Pattern
+from .reactive import BeatLast, Mirror, WinStayLoseShift
+
+OPPONENTS: tuple[type[Opponent], ...] = (
+    Constant,
+    Mixed,
+    Cycle,
+    Mirror,
+    BeatLast,
+    WinStayLoseShift,
+    Frequency,
+    Markov,
+    Pattern,
+    Exploiter,
+    QLearner,
+    PGLearner,
+    Mix,
+)
+REGISTRY: dict[str, type[Opponent]] = {cls.name: cls for cls in OPPONENTS}
+
+__all__ = ["Opponent", "Param", "OPPONENTS", "REGISTRY", "make_opponent", "describe_opponents", "split_specs", "adaptive_names"]
+
+
+def make_opponent(spec: "str | Opponent") -> Opponent:
+    """An opponent from a spec string (``name`` or ``name:key=value,...``), or the object itself."""
+    if isinstance(spec, Opponent):
+        return spec
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError(f"opponent spec must be a non-empty string, got {spec!r}; allowed: {', '.join(REGISTRY)}")
+    name, params = parse_spec(spec)
+    if name not in REGISTRY:
+        raise ValueError(f"unknown opponent '{name}'; allowed: {', '.join(REGISTRY)}")
+    return REGISTRY[name](**{k: v for k, v in params.items()})
+
+
+def describe_opponents() -> list[dict]:
+    """Every registered opponent: name, description, metadata and parameters with defaults."""
+    out = []
+    for cls in OPPONENTS:
+        out.append(
+            {
+                "name": cls.name,
+                "description": cls.description(),
+                "adaptive": cls.adaptive,
+                "stochastic": cls.stochastic,
+                "memory_depth": cls.memory_depth if cls.memory_depth != float("inf") else "inf",
+                "parameters": [
+                    {"name": p.name, "default": list(p.default) if isinstance(p.default, tuple) else p.default, "allowed": p.allowed(), "help": p.help}
+                    for p in cls.params
+                ],
+            }
+        )
+    return out
+
+
+def adaptive_names() -> list[str]:
+    """The names of the opponents that adapt to the agent (a filter over the metadata)."""
+    return [cls.name for cls in OPPONENTS if cls.adaptive]
+
+
+def split_specs(text: str) -> list[str]:
+    """Split a comma-separated list of opponent specs whose own parameters may hold commas:
+    ``"frequency,markov:order=2,decay=0.9,mixed:probs=0.5,0.3,0.2"`` -> three specs. A piece
+    starts a new spec when it begins with a registered name; anything else continues the last one."""
+    specs: list[str] = []
+    for piece in split_top_level(text, ","):
+        piece = piece.strip()
+        head = piece.split(":", 1)[0]
+        if head in REGISTRY and (":" in piece or "=" not in piece):
+            specs.append(piece)
+        elif specs:
+            specs[-1] += "," + piece
+        else:
+            raise ValueError(f"unknown opponent '{head}' in {text!r}; allowed: {', '.join(REGISTRY)}")
+    return specs

@@ -1,0 +1,248 @@
+"""The Opponent contract, its parameters, and spec-string parsing.
+
+An opponent is a batched stochastic policy over the history of the match:
+
+* ``reset(n, game, generator, dtype)`` starts N matches;
+* ``probs()`` -> [N, A]: its distribution over its next move, from earlier rounds only;
+* ``update(own_moves [N], agent_moves [N])``: both moves of the round just played.
+
+Every randomness of play lives in ``probs`` (the engine draws the move), so sampling, exact
+enumeration and best-response analysis all read the same function. Only ``mix`` also draws at
+``reset`` (which opponent each match meets), from the engine's generator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+
+from ..games import Game
+
+__all__ = ["Param", "Opponent", "parse_spec", "split_top_level"]
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of an opponent: its name, kind, default, allowed range and meaning.
+
+    ``kind`` is one of ``int``, ``float``, ``floats`` (a comma-separated list), ``choice``
+    (one of ``choices``) or ``specs`` (a ``[spec|spec|...]`` list of opponent specs).
+    """
+
+    name: str
+    kind: str
+    default: Any
+    help: str
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] = ()
+
+    def allowed(self) -> str:
+        if self.kind == "choice":
+            return "one of " + ", ".join(self.choices)
+        if self.kind == "specs":
+            return "[spec|spec|...] of opponent specs"
+        lo = "-inf" if self.low is None else f"{self.low:g}"
+        hi = "inf" if self.high is None else f"{self.high:g}"
+        what = {"int": "an integer", "float": "a number", "floats": "numbers"}[self.kind]
+        return f"{what} in [{lo}, {hi}]"
+
+    def parse(self, owner: str, raw: Any) -> Any:
+        """The value of ``raw`` (a string from a spec, or a Python value), checked."""
+
+        def bad(detail: str = ""):
+            return ValueError(
+                f"{owner}: bad value {raw!r} for parameter '{self.name}'{detail}; allowed: {self.allowed()}"
+            )
+
+        def in_range(x: float) -> None:
+            if (self.low is not None and x < self.low) or (self.high is not None and x > self.high):
+                raise bad()
+
+        if self.kind == "choice":
+            value = str(raw).strip()
+            if value not in self.choices:
+                raise bad()
+            return value
+        if self.kind == "specs":
+            if isinstance(raw, (list, tuple)):
+                items = [str(s) for s in raw]
+            else:
+                text = str(raw).strip()
+                if text.startswith("[") and text.endswith("]"):
+                    text = text[1:-1]
+                items = [s.strip() for s in split_top_level(text, "|")]
+            if not items or any(not s for s in items):
+                raise bad()
+            return tuple(items)
+        if self.kind == "floats":
+            if raw in ((), "", []) and self.default == ():
+                return ()
+            try:
+                items = raw if isinstance(raw, (list, tuple)) else str(raw).split(",")
+                values = tuple(float(x) for x in items)
+            except (TypeError, ValueError):
+                raise bad() from None
+            if not values or any(v != v for v in values):
+                raise bad()
+            for v in values:
+                in_range(v)
+            return values
+        try:
+            if self.kind == "int":
+                if isinstance(raw, float) and not raw.is_integer():
+                    raise ValueError
+                value = int(raw) if not isinstance(raw, str) else int(raw.strip())
+            else:
+                value = float(raw)
+        except (TypeError, ValueError):
+            raise bad() from None
+        if value != value:  # NaN
+            raise bad()
+        in_range(value)
+        return value
+
+
+def split_top_level(text: str, sep: str) -> list[str]:
+    """Split ``text`` on ``sep`` outside square brackets."""
+    parts, depth, cur = [], 0, []
+    for ch in text:
+        if ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+        if ch == sep and depth == 0:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    parts.append("".join(cur))
+    return parts
+
+
+def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
+    """``"markov:order=2,decay=0.9"`` -> ``("markov", {"order": "2", "decay": "0.9"})``.
+
+    A comma-separated piece without ``=`` continues the previous value, so lists read
+    naturally: ``mixed:probs=0.5,0.3,0.2``. Brackets nest specs: ``mix:of=[frequency|markov:order=2]``.
+    """
+    name, _, rest = spec.strip().partition(":")
+    params: dict[str, str] = {}
+    last = None
+    for piece in split_top_level(rest, ",") if rest.strip() else []:
+        key, eq, value = piece.partition("=")
+        if eq and key.strip() and "[" not in key:
+            last = key.strip()
+            if last in params:
+                raise ValueError(f"{name}: parameter '{last}' given twice in {spec!r}")
+            params[last] = value.strip()
+        elif last is not None:
+            params[last] += "," + piece.strip()
+        else:
+            raise ValueError(f"bad opponent spec {spec!r}: expected name:key=value,...")
+    return name.strip(), params
+
+
+class Opponent:
+    """Base of every opponent: parameter checking, the spec string, and the batched contract.
+
+    Subclasses set ``name``, ``params``, ``memory_depth`` (rounds of history used; ``inf`` for all),
+    ``stochastic``, ``adaptive``, a docstring whose first line describes them, and implement
+    ``_reset``, ``probs`` and ``update``.
+    """
+
+    name: ClassVar[str] = ""
+    params: ClassVar[tuple[Param, ...]] = ()
+    state_names: ClassVar[tuple[str, ...]] = ()  # the batched state: attributes of shape [N, ...]
+    memory_depth: ClassVar[float] = 0
+    stochastic: ClassVar[bool] = False
+    adaptive: ClassVar[bool] = False
+
+    def __init__(self, **values: Any) -> None:
+        known = {p.name: p for p in self.params}
+        for key in values:
+            if key not in known:
+                allowed = ", ".join(known) or "none"
+                raise ValueError(f"{self.name}: unknown parameter '{key}'; allowed: {allowed}")
+        self.config = {p.name: p.parse(self.name, values.get(p.name, p.default)) for p in self.params}
+        for key, value in self.config.items():
+            attr = key.replace("-", "_")
+            setattr(self, attr + "_" if hasattr(type(self), attr) else attr, value)  # probs -> probs_
+        self.check()
+
+    def check(self) -> None:
+        """Cross-parameter checks that do not need the game (override when needed)."""
+
+    @classmethod
+    def description(cls) -> str:
+        return (cls.__doc__ or "").strip().splitlines()[0]
+
+    @property
+    def spec(self) -> str:
+        """The spec string that rebuilds this opponent."""
+
+        def fmt(p: Param, v: Any) -> str:
+            if p.kind == "specs":
+                return "[" + "|".join(v) + "]"
+            if p.kind == "floats":
+                return ",".join(f"{x:g}" for x in v)
+            return f"{v:g}" if isinstance(v, float) else str(v)
+
+        changed = [f"{p.name}={fmt(p, self.config[p.name])}" for p in self.params if self.config[p.name] != p.parse(self.name, p.default)]
+        return self.name + (":" + ",".join(changed) if changed else "")
+
+    def __repr__(self) -> str:
+        return f"<opponent {self.spec}>"
+
+    # -- the batched contract ------------------------------------------------------------------
+    def reset(self, n: int, game: Game, generator: torch.Generator | None = None, dtype=torch.float32) -> None:
+        """Start N fresh matches of ``game``."""
+        self.n, self.game, self.dtype = n, game, dtype
+        self.num_actions = game.num_actions
+        self.payoff = game.payoff.to(dtype)
+        self.t = 0
+        self.rows = torch.arange(n)
+        self._reset(generator)
+
+    def _reset(self, generator: torch.Generator | None) -> None:
+        """Allocate the batched state (called by reset, after n, game and dtype are set)."""
+
+    def probs(self) -> torch.Tensor:
+        """[N, A]: the distribution of the next move, from the history of earlier rounds only."""
+        raise NotImplementedError
+
+    def update(self, own_moves: torch.Tensor, agent_moves: torch.Tensor) -> None:
+        """Both [N] long moves of the round just played."""
+        self.t += 1
+
+    def state(self) -> dict[str, torch.Tensor]:
+        """The batched state, ``{name: [N, ...] tensor}``: with the round ``t`` it fixes all future play."""
+        return {name: getattr(self, name) for name in self.state_names}
+
+    def select(self, index_M: torch.Tensor) -> None:
+        """Keep the matches ``index_M`` (repeats allowed): the opponent now plays M matches, the i-th
+        in the state of match ``index_M[i]``. Used to branch a history into its continuations."""
+        for name in self.state_names:
+            setattr(self, name, getattr(self, name)[index_M])
+        self.n = len(index_M)
+        self.rows = torch.arange(self.n)
+
+    # -- helpers shared by the families ----------------------------------------------------------
+    def uniform(self) -> torch.Tensor:
+        return torch.full((self.n, self.num_actions), 1.0 / self.num_actions, dtype=self.dtype)
+
+    def one_hot(self, moves_N: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.one_hot(moves_N, self.num_actions).to(self.dtype)
+
+    def beat(self, predicted_NA: torch.Tensor) -> torch.Tensor:
+        """[N, A]: uniform over the best responses to a predicted distribution (or tie mask) of the
+        agent's next move."""
+        return self.game.best_responses(predicted_NA).to(self.dtype)
+
+    def modes(self, weights_NA: torch.Tensor) -> torch.Tensor:
+        """[N, A]: uniform over the argmax entries of each row (all entries when the row is flat)."""
+        top = weights_NA >= weights_NA.max(dim=1, keepdim=True).values
+        top = top.to(self.dtype)
+        return top / top.sum(dim=1, keepdim=True)

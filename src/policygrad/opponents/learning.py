@@ -1,0 +1,84 @@
+"""Opponents that learn during the match by reinforcement learning, from their own reward.
+
+Both see the context of the last ``context`` rounds (both moves) and are rewarded with the
+opponent's side of the payoff, ``M[own, agent] = -M[agent, own]``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .. import encoding
+from .base import Opponent, Param
+
+_context = Param("context", "int", 1, "k, how many past rounds (both moves) form its state", low=0, high=2)
+
+
+class _Tabular(Opponent):
+    memory_depth = float("inf")
+    stochastic = True
+    adaptive = True
+    state_names = ("table", "ctx")
+
+    def _reset(self, generator) -> None:
+        a = self.num_actions
+        self.table = torch.zeros(self.n, encoding.num_contexts(a, self.context), a, dtype=self.dtype)
+        self.ctx = encoding.empty_context(self.n, self.context)
+
+    def state_index(self) -> torch.Tensor:
+        return encoding.context_index(self.ctx, self.num_actions)
+
+    def update(self, own_moves, agent_moves) -> None:
+        super().update(own_moves, agent_moves)
+        s = self.state_index()
+        reward = self.payoff[own_moves, agent_moves]
+        self.ctx = encoding.push_context(self.ctx, agent_moves * self.num_actions + own_moves)
+        self.learn(s, own_moves, reward)
+
+
+class QLearner(_Tabular):
+    """Epsilon-greedy tabular Q-learning over the context, learning after every round."""
+
+    name = "q-learner"
+    params = (
+        _context,
+        Param("epsilon", "float", 0.1, "probability of a uniformly random move", low=0.0, high=1.0),
+        Param("alpha", "float", 0.3, "learning rate", low=0.0, high=1.0),
+        Param("gamma", "float", 0.5, "discount of the next state's value", low=0.0, high=1.0),
+    )
+
+    def probs(self) -> torch.Tensor:
+        greedy = self.modes(self.table[self.rows, self.state_index()])  # ties spread evenly
+        return self.epsilon / self.num_actions + (1 - self.epsilon) * greedy
+
+    def learn(self, s, own_moves, reward) -> None:
+        # Q(s, o) <- Q(s, o) + alpha * (r + gamma * max_o' Q(s', o') - Q(s, o))
+        target = reward + self.gamma * self.table[self.rows, self.state_index()].max(dim=1).values
+        q = self.table[self.rows, s, own_moves]
+        self.table[self.rows, s, own_moves] = q + self.alpha * (target - q)
+
+
+class PGLearner(_Tabular):
+    """A tabular softmax policy updated by REINFORCE with a running-mean baseline after every round."""
+
+    state_names = ("table", "ctx", "baseline")
+    name = "pg-learner"
+    params = (
+        _context,
+        Param("lr", "float", 0.5, "step size of the logit update", low=0.0, high=100.0),
+        Param("baseline-rate", "float", 0.1, "rate of the running mean of its reward", low=0.0, high=1.0),
+    )
+
+    def _reset(self, generator) -> None:
+        super()._reset(generator)
+        self.baseline = torch.zeros(self.n, dtype=self.dtype)
+
+    def probs(self) -> torch.Tensor:
+        return torch.softmax(self.table[self.rows, self.state_index()], dim=1)
+
+    def learn(self, s, own_moves, reward) -> None:
+        # theta_s <- theta_s + lr * (r - b) * grad log pi(o | s) = lr * (r - b) * (onehot(o) - pi(. | s))
+        pi = torch.softmax(self.table[self.rows, s], dim=1)
+        step = self.lr * (reward - self.baseline).unsqueeze(1) * (self.one_hot(own_moves) - pi)
+        self.table[self.rows, s] = self.table[self.rows, s] + step
+        self.baseline = self.baseline + self.baseline_rate * (reward - self.baseline)

@@ -1,0 +1,71 @@
+"""A population: one opponent drawn per match from a weighted list."""
+
+from __future__ import annotations
+
+import torch
+
+from .base import Opponent, Param
+
+
+class Mix(Opponent):
+    """Draws one opponent per match from a weighted list, e.g. mix:of=[frequency|markov:order=2],weights=1,2."""
+
+    name = "mix"
+    params = (
+        Param("of", "specs", ("frequency", "markov", "pattern"), "the opponents, as [spec|spec|...]"),
+        Param("weights", "floats", (), "relative weight of each (empty: equal)", low=0.0),
+    )
+    memory_depth = float("inf")
+    stochastic = True
+    adaptive = True
+
+    def check(self) -> None:
+        from . import make_opponent
+
+        self.members = [make_opponent(s) for s in self.of]
+        w = self.weights or (1.0,) * len(self.members)
+        if len(w) != len(self.members) or sum(w) <= 0:
+            raise ValueError(f"mix: weights={list(self.weights)} must be {len(self.members)} non-negative numbers, not all 0")
+        self.weight_list = [x / sum(w) for x in w]
+
+    def components(self) -> list[tuple[float, Opponent]]:
+        """The (probability, opponent) pairs this population draws from."""
+        return list(zip(self.weight_list, self.members))
+
+    def _reset(self, generator) -> None:
+        w = torch.tensor(self.weight_list, dtype=torch.float64)
+        self.member_of = torch.multinomial(w, self.n, replacement=True, generator=generator)
+        self.member_rows = [torch.nonzero(self.member_of == i).squeeze(1) for i in range(len(self.members))]
+        for member, rows in zip(self.members, self.member_rows):
+            member.reset(len(rows), self.game, generator, self.dtype)
+
+    def state(self) -> dict[str, torch.Tensor]:
+        out = {"member_of": self.member_of}
+        for i, member in enumerate(self.members):
+            out.update({f"{i}.{k}": v for k, v in member.state().items()})
+        return out
+
+    def select(self, index_M: torch.Tensor) -> None:
+        # the position of each match within its member's rows, then each member keeps its own
+        local = torch.empty(self.n, dtype=torch.long)
+        for rows in self.member_rows:
+            local[rows] = torch.arange(len(rows))
+        self.member_of = self.member_of[index_M]
+        self.member_rows = [torch.nonzero(self.member_of == i).squeeze(1) for i in range(len(self.members))]
+        for i, (member, rows) in enumerate(zip(self.members, self.member_rows)):
+            member.select(local[index_M[rows]])
+        self.n = len(index_M)
+        self.rows = torch.arange(self.n)
+
+    def probs(self) -> torch.Tensor:
+        out = torch.empty(self.n, self.num_actions, dtype=self.dtype)
+        for member, rows in zip(self.members, self.member_rows):
+            if len(rows):
+                out[rows] = member.probs()
+        return out
+
+    def update(self, own_moves, agent_moves) -> None:
+        super().update(own_moves, agent_moves)
+        for member, rows in zip(self.members, self.member_rows):
+            if len(rows):
+                member.update(own_moves[rows], agent_moves[rows])

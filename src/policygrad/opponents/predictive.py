@@ -1,0 +1,126 @@
+"""Opponents that model the agent's moves and play the best response to the prediction.
+
+Each keeps batched counts and, before every round, predicts the agent's next move (the most
+likely one; ties spread evenly) and plays uniformly over the best responses to that prediction.
+With no data yet (round 1, an unseen context) the prediction is flat, so the reply is uniform.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .. import encoding
+from .base import Opponent, Param
+
+_decay = Param("decay", "float", 1.0, "weight kept by old counts at each update (1: no forgetting)", low=0.0, high=1.0)
+
+
+class Frequency(Opponent):
+    """Fictitious play: beats the agent's most frequent move so far (optionally decayed counts)."""
+
+    name = "frequency"
+    params = (_decay,)
+    memory_depth = float("inf")
+    adaptive = True
+    state_names = ("counts",)
+
+    def _reset(self, generator) -> None:
+        self.counts = torch.zeros(self.n, self.num_actions, dtype=self.dtype)
+
+    def probs(self) -> torch.Tensor:
+        return self.beat(self.modes(self.counts))
+
+    def update(self, own_moves, agent_moves) -> None:
+        super().update(own_moves, agent_moves)
+        if self.decay != 1.0:
+            self.counts.mul_(self.decay)
+        self.counts.scatter_add_(1, agent_moves.unsqueeze(1), torch.ones(self.n, 1, dtype=self.dtype))
+
+
+class Markov(Opponent):
+    """Predicts the agent's next move from its last ``order`` moves (an n-gram table) and beats it."""
+
+    name = "markov"
+    params = (Param("order", "int", 1, "n, how many of the agent's last moves condition the prediction", low=1, high=3), _decay)
+    memory_depth = float("inf")
+    adaptive = True
+    state_names = ("table", "recent")
+
+    def _reset(self, generator) -> None:
+        a = self.num_actions
+        self.table = torch.zeros(self.n, a**self.order, a, dtype=self.dtype)
+        self.recent = torch.zeros(self.n, dtype=torch.long)  # last `order` agent moves, base A
+
+    def probs(self) -> torch.Tensor:
+        if self.t < self.order:
+            return self.uniform()
+        return self.beat(self.modes(self.table[self.rows, self.recent]))
+
+    def update(self, own_moves, agent_moves) -> None:
+        if self.t >= self.order:  # the table learns "after these n moves came this one"
+            row = self.table[self.rows, self.recent]
+            if self.decay != 1.0:
+                row = row * self.decay
+            self.table[self.rows, self.recent] = row.scatter_add(1, agent_moves.unsqueeze(1), torch.ones(self.n, 1, dtype=self.dtype))
+        self.recent = (self.recent * self.num_actions + agent_moves) % (self.num_actions**self.order)
+        super().update(own_moves, agent_moves)
+
+
+class Pattern(Opponent):
+    """Finds the shortest cycle the agent's recent moves repeat, predicts its next move, and beats it."""
+
+    name = "pattern"
+    params = (
+        Param("max-period", "int", 5, "the longest cycle it looks for", low=1, high=20),
+        Param("repeats", "int", 2, "how many times a cycle must be seen in a row", low=2, high=5),
+    )
+    memory_depth = float("inf")
+    adaptive = True
+    state_names = ("history",)
+
+    def _reset(self, generator) -> None:
+        self.width = self.max_period * self.repeats
+        self.history = torch.full((self.n, self.width), -1, dtype=torch.long)  # newest last
+
+    def probs(self) -> torch.Tensor:
+        h = self.history
+        predicted = torch.full((self.n,), -1, dtype=torch.long)
+        for p in range(self.max_period, 0, -1):  # shortest period wins: it overwrites longer ones
+            if self.t < p * self.repeats:
+                continue
+            window = h[:, self.width - p * self.repeats :].reshape(self.n, self.repeats, p)
+            same = (window == window[:, -1:, :]).all(dim=2).all(dim=1)
+            predicted = torch.where(same, h[:, self.width - p], predicted)
+        found = predicted >= 0
+        guess = torch.where(found.unsqueeze(1), self.one_hot(predicted.clamp(min=0)), torch.ones(self.n, self.num_actions, dtype=self.dtype))
+        return self.beat(guess)
+
+    def update(self, own_moves, agent_moves) -> None:
+        super().update(own_moves, agent_moves)
+        self.history = torch.cat([self.history[:, 1:], agent_moves.unsqueeze(1)], dim=1)
+
+
+class Exploiter(Opponent):
+    """Best response to the agent's empirical move distribution given the last ``context`` rounds."""
+
+    name = "exploiter"
+    params = (Param("context", "int", 1, "k, how many past rounds (both moves) condition the model", low=0, high=2),)
+    memory_depth = float("inf")
+    adaptive = True
+    state_names = ("counts", "ctx")
+
+    def _reset(self, generator) -> None:
+        a = self.num_actions
+        self.counts = torch.zeros(self.n, encoding.num_contexts(a, self.context), a, dtype=self.dtype)
+        self.ctx = encoding.empty_context(self.n, self.context)
+
+    def probs(self) -> torch.Tensor:
+        row = self.counts[self.rows, encoding.context_index(self.ctx, self.num_actions)]
+        seen = row.sum(dim=1, keepdim=True) > 0
+        return self.beat(torch.where(seen, row, torch.ones_like(row)))
+
+    def update(self, own_moves, agent_moves) -> None:
+        super().update(own_moves, agent_moves)
+        idx = encoding.context_index(self.ctx, self.num_actions)
+        self.counts[self.rows, idx, agent_moves] += 1
+        self.ctx = encoding.push_context(self.ctx, agent_moves * self.num_actions + own_moves)
