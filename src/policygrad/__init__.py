@@ -6,6 +6,7 @@ from __future__ import annotations
 from .engine import Engine
 from .games import Game, make_game
 from .opponents import make_opponent
+from . import envs  # noqa: E402,F401  registers "policygrad/RockPaperScissors-v0" with Gymnasium
 
 __version__ = "0.1.0"
 __all__ = ["Engine", "Game", "make_game", "make_opponent", "__version__"]
