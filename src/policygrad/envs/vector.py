@@ -53,6 +53,8 @@ class RockPaperScissorsVectorEnv(VectorEnv):
     and ``round`` [N].
     """
 
+    metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}  # per instance: the mode chosen
+
     def __init__(
         self,
         num_envs: int = 1,
