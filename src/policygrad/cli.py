@@ -11,7 +11,7 @@ from rich.table import Table
 
 from . import __version__
 
-console = Console()
+console = Console(width=None if Console().is_terminal else 120)
 
 
 def cmd_opponents(args) -> int:
@@ -51,6 +51,48 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x.replace("_", "")) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def cmd_gradcheck(args) -> int:
+    from rich.progress import Progress
+
+    from .gradcheck import gradcheck
+    from .plots import plot_gradcheck
+
+    estimators = tuple(args.estimators.split(","))
+    with Progress(console=console, transient=True, disable=args.json or args.quiet) as bar:
+        task = bar.add_task("gradcheck", total=len(args.samples) * args.repeats)
+        report = gradcheck(
+            args.opponent, args.rounds, args.context, args.policy, args.samples, estimators, args.repeats, args.seed, args.game,
+            progress=lambda i, n: bar.update(task, completed=i),
+        )
+    if args.plot:
+        plot_gradcheck(report, args.plot)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+        return 0
+    console.print(
+        f"exact V(S0) = {report.exact_value:.6f} (total over {report.rounds} rounds), |grad V| = {report.exact_grad_norm:.6f}"
+    )
+    table = Table(title=f"estimators vs the exact gradient ({report.repeats} repeats each)")
+    for col in ("estimator", "m", "rel. error ± se", "cosine", "per-sample var", "bias z", "unbiased"):
+        table.add_column(col, justify="right" if col not in ("estimator",) else "left")
+    for r in report.rows:
+        table.add_row(
+            r.estimator, f"{r.samples:,}", f"{r.rel_error_mean:.4f} ± {r.rel_error_se:.4f}", f"{r.cosine_mean:.4f}",
+            f"{r.per_sample_variance:.3g}", f"{r.bias_z:.2f}", "yes" if r.within_4se else "NO",
+        )
+    console.print(table)
+    if args.plot:
+        console.print(f"plot: {args.plot}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="policygrad", description=__doc__)
     parser.add_argument("--version", action="version", version=f"policygrad {__version__}")
@@ -59,6 +101,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("opponents", help="list every opponent with its parameters")
     p.add_argument("--json", action="store_true", help="print a JSON list")
     p.set_defaults(func=cmd_opponents)
+
+    p = sub.add_parser("gradcheck", help="every estimator against the exact gradient")
+    p.add_argument("--opponent", default="frequency", help="opponent spec (see `policygrad opponents`)")
+    p.add_argument("--rounds", type=int, default=4, help="T, rounds per match (exact enumeration: T <= 6)")
+    p.add_argument("--context", type=int, default=1, help="k, past rounds in the observation")
+    p.add_argument("--policy", default="mlp", choices=("mlp", "tabular", "gru"))
+    p.add_argument("--game", default="rps")
+    p.add_argument("--samples", type=_ints, default=(100, 1000, 10000, 100000), help="comma-separated m values")
+    p.add_argument("--estimators", default="total-return,reward-to-go,total-return+batch-mean,reward-to-go+per-round,reward-to-go+value,q-form")
+    p.add_argument("--repeats", type=int, default=20, help="independent estimates per (estimator, m)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--plot", metavar="FILE", help="write error against m as a PNG")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_gradcheck)
 
     p = sub.add_parser("demo", help="the main job: a table of matches")
     p.add_argument("--matches", type=int, default=256)
