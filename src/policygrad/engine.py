@@ -21,7 +21,7 @@ import torch
 from . import encoding
 from .games import Game, make_game
 
-__all__ = ["Engine", "check_moves", "sample"]
+__all__ = ["Engine", "check_moves", "sample", "inverse_cdf"]
 
 
 def check_moves(moves: Any, n: int, num_actions: int, who: str = "agent") -> torch.Tensor:
@@ -40,9 +40,19 @@ def check_moves(moves: Any, n: int, num_actions: int, who: str = "agent") -> tor
 
 
 def sample(probs_NA: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """One draw per row of ``probs_NA`` by inverse CDF: [N] long."""
+    """One draw per row of ``probs_NA`` by inverse CDF: [N] long. One uniform number per row."""
     u_N1 = torch.rand(probs_NA.shape[0], 1, generator=generator, dtype=probs_NA.dtype, device=probs_NA.device)
-    moves = (probs_NA.cumsum(dim=1) < u_N1).sum(dim=1)
+    return inverse_cdf(probs_NA, u_N1)
+
+
+def inverse_cdf(probs_NA: torch.Tensor, u_N1: torch.Tensor) -> torch.Tensor:
+    """[N] long: the first move whose cumulative probability exceeds ``u * total`` (u in [0, 1)).
+
+    Scaling u by the row's total and comparing with ``<=`` means a move of probability 0 is never
+    chosen, even for u = 0 or a row whose float sum is a little below 1.
+    """
+    cdf_NA = probs_NA.cumsum(dim=1)
+    moves = (cdf_NA <= u_N1 * cdf_NA[:, -1:]).sum(dim=1)
     return moves.clamp_(max=probs_NA.shape[1] - 1)
 
 
@@ -109,7 +119,7 @@ class Engine:
         self.t = 0
         self.ctx = encoding.empty_context(self.n, self.context)
         self.move_counts = torch.zeros(self.n, 2, self.num_actions, dtype=self.dtype) if self.counts else None
-        self.opponent.reset(self.n, self.game, self.generator)
+        self.opponent.reset(self.n, self.game, self.generator, self.dtype)
         self._opp_probs = self.opponent.probs()
         self._started = True
         return self._observe()

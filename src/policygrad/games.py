@@ -16,7 +16,7 @@ import torch
 __all__ = ["Game", "rps", "rpsls", "weighted_rps", "from_matrix", "make_game", "GAME_NAMES"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Game:
     """A symmetric zero-sum A x A matrix game.
 
@@ -31,7 +31,12 @@ class Game:
     actions: tuple[str, ...]
 
     def __post_init__(self) -> None:
-        m = self.payoff
+        if not isinstance(self.payoff, torch.Tensor):
+            raise TypeError(f"payoff must be a torch tensor, got {type(self.payoff).__name__}; use from_matrix for lists")
+        if self.payoff.dtype.is_complex or self.payoff.dtype == torch.bool:
+            raise TypeError(f"payoff must be a real-valued matrix, got dtype {self.payoff.dtype}")
+        m = self.payoff.detach().to(torch.float64)
+        object.__setattr__(self, "payoff", m)
         if m.dim() != 2 or m.shape[0] != m.shape[1]:
             raise ValueError(f"payoff matrix must be square A x A, got shape {tuple(m.shape)}")
         if m.shape[0] < 2:
@@ -45,6 +50,14 @@ class Game:
             )
         if len(self.actions) != m.shape[0]:
             raise ValueError(f"{len(self.actions)} action names for a {m.shape[0]}-action game")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Game):
+            return NotImplemented
+        return self.name == other.name and self.actions == other.actions and torch.equal(self.payoff, other.payoff)
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.actions))
 
     @property
     def num_actions(self) -> int:
@@ -117,7 +130,10 @@ def rpsls() -> Game:
 
 def from_matrix(matrix, actions: tuple[str, ...] | None = None) -> Game:
     """Any antisymmetric payoff matrix (a list of rows or a tensor) as a game."""
-    m = torch.as_tensor(matrix, dtype=torch.float64)
+    try:
+        m = torch.as_tensor(matrix, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise ValueError(f"payoff matrix must be a square A x A table of numbers, got {matrix!r} ({e})") from None
     if m.dim() != 2 or m.shape[0] != m.shape[1]:
         raise ValueError(f"payoff matrix must be square A x A, got shape {tuple(m.shape)}")
     names = actions or tuple(f"m{i}" for i in range(m.shape[0]))

@@ -21,7 +21,7 @@ class _LastRound(Opponent):
 
     def update(self, own_moves, agent_moves) -> None:
         super().update(own_moves, agent_moves)
-        self.last_own, self.last_agent = own_moves, agent_moves
+        self.last_own, self.last_agent = own_moves.clone(), agent_moves.clone()  # never alias the caller's tensors
 
     def probs(self) -> torch.Tensor:
         if self.t == 0:
