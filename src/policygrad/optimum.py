@@ -138,16 +138,16 @@ def _compact(member: Opponent) -> str | None:
 
 
 def _key_columns(member: Opponent, cap: int, compact: bool) -> list[torch.Tensor]:
-    """The member's state as float64 columns [M, w] whose rows are equal only when the member's
+    """The member's state as column blocks [M, w] whose rows are equal only when the member's
     future play is the same. ``cap``: T - t, more than the updates left before its last move."""
     state = member.state()
     m = member.n
     if compact and _compact(member) is not None:
         if isinstance(member, Frequency):
-            return [_mode_gaps(state["counts"], cap).reshape(m, -1).double()]
+            return [_mode_gaps(state["counts"], cap).reshape(m, -1)]
         if isinstance(member, Markov):
-            return [_mode_gaps(state["table"], cap).reshape(m, -1).double(), state["recent"].reshape(m, -1).double()]
-    return [v.reshape(m, -1).double() for v in state.values()]
+            return [_mode_gaps(state["table"], cap).reshape(m, -1), state["recent"].reshape(m, -1)]
+    return [v.reshape(m, -1) for v in state.values()]
 
 
 def _state_bytes(members: list[Opponent]) -> int:
@@ -188,30 +188,65 @@ def _unique_inverse(code_M: torch.Tensor) -> tuple[torch.Tensor, int]:
 
 
 def _row_ids(cols: list[torch.Tensor], m_n: int) -> tuple[torch.Tensor, int]:
-    """Exact deduplication of the rows of the key (the columns ``cols``, float64 [M, w] each):
+    """Exact deduplication of the rows of a key given as column blocks ([M, w] each, any dtype):
     (the id of each row's distinct value [M] long, the number of distinct rows).
 
-    Each column becomes a small integer (itself when integer-valued, else its rank among the
-    column's distinct values), and the columns are combined in mixed radix, re-ranked whenever the
-    code would overflow: the same partition as ``torch.unique(key, dim=0)``, several times faster.
+    Each column becomes a small integer digit (itself minus its minimum when integer-valued, else
+    its rank among the column's distinct values) and the digits are combined in mixed radix,
+    re-ranked whenever the code would overflow: the same partition as
+    ``torch.unique(torch.cat(cols, 1).double(), dim=0)``, several times faster.
     """
-    code_M = torch.zeros(m_n, dtype=torch.long)
-    bound = 1
-    for col_M in (c[:, j] for c in cols for j in range(c.shape[1])):
-        col_M = col_M.contiguous()
-        lo, hi = float(col_M.min()), float(col_M.max())
-        if hi - lo < 2**40 and bool((col_M == col_M.round()).all()):
-            digit_M, n = (col_M - lo).long(), int(hi - lo) + 1
-        else:
-            digit_M, n = _unique_inverse(_float_codes(col_M))
-        if n == 1:
+    blocks, spans = [], []
+    for c_Mw in cols:
+        if c_Mw.shape[1] == 0:
             continue
-        if bound * n >= 2**62:
-            code_M, bound = _unique_inverse(code_M)
-        code_M, bound = code_M * n + digit_M, bound * n
+        if not (c_Mw.dtype.is_floating_point or c_Mw.dtype.is_complex):
+            c_Mw = c_Mw.long()
+            lo_w, hi_w = c_Mw.amin(dim=0), c_Mw.amax(dim=0)
+            blocks.append(c_Mw - lo_w)
+            spans += (hi_w - lo_w + 1).tolist()
+            continue
+        c_Mw = c_Mw.double()
+        lo_w, hi_w = c_Mw.amin(dim=0), c_Mw.amax(dim=0)
+        integral_w = (c_Mw == c_Mw.round()).all(dim=0) & (hi_w - lo_w < 2**40)
+        digits_Mw = torch.empty(c_Mw.shape, dtype=torch.long)
+        digits_Mw[:, integral_w] = (c_Mw[:, integral_w] - lo_w[integral_w]).long()
+        span_w = (hi_w - lo_w + 1).clamp(max=2**41).long().tolist()
+        for j in torch.nonzero(~integral_w).flatten().tolist():
+            digits_Mw[:, j], span_w[j] = _unique_inverse(_float_codes(c_Mw[:, j]))
+        blocks.append(digits_Mw)
+        spans += span_w
+    if not blocks or m_n == 0:
+        return torch.zeros(m_n, dtype=torch.long), min(m_n, 1)
+    digits_MW = torch.cat(blocks, dim=1)
+    w_n = digits_MW.shape[1]
+    code_M, bound = torch.zeros(m_n, dtype=torch.long), 1
+    j = 0
+    while j < w_n:  # take as many columns as fit in one int64, then fold them into the code
+        chunk, radix = [], 1
+        while j < w_n and radix * spans[j] < 2**62:
+            if spans[j] > 1:
+                chunk.append(j)
+                radix *= spans[j]
+            j += 1
+        if chunk:
+            weights = torch.tensor([_prod(spans[c] for c in chunk[i + 1 :]) for i in range(len(chunk))], dtype=torch.long)
+            part_M = (digits_MW[:, chunk] * weights).sum(dim=1)
+            if bound * radix >= 2**62:
+                part_M, radix = _unique_inverse(part_M)
+                if bound * radix >= 2**62:
+                    code_M, bound = _unique_inverse(code_M)
+            code_M, bound = code_M * radix + part_M, bound * radix
     if bound == 1:
         return code_M, 1
     return _unique_inverse(code_M)
+
+
+def _prod(values) -> int:
+    out = 1
+    for v in values:
+        out *= v
+    return out
 
 
 def _float_codes(col_M: torch.Tensor) -> torch.Tensor:
@@ -286,7 +321,7 @@ def _solve(
             member_cols = _key_columns(member, cap, compact)
             if k_n > 1:  # a member ruled out stays ruled out: its state no longer matters
                 alive_M1 = (post_MK[:, i] > 0).unsqueeze(1)
-                member_cols = [torch.where(alive_M1, c, 0.0) for c in member_cols]
+                member_cols = [torch.where(alive_M1, c, torch.zeros((), dtype=c.dtype)) for c in member_cols]
             cols += member_cols
         if k_n > 1:
             cols.append(post_MK)
