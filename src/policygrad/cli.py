@@ -93,6 +93,23 @@ def cmd_gradcheck(args) -> int:
     return 0
 
 
+def cmd_optimum(args) -> int:
+    from .optimum import optimum
+
+    result = optimum(args.opponent, args.rounds, args.game, max_states=args.max_states)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+        return 0
+    console.print(
+        f"optimum vs {result.opponent} over {result.rounds} rounds ({result.game}): "
+        f"{result.value_per_round:.4f} per round (total {result.total_value:.2f}), "
+        f"{result.state}, {result.states_total:,} states (largest round {result.states_max:,}), "
+        f"{result.seconds:.1f} s",
+        highlight=False,
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="policygrad", description=__doc__)
     parser.add_argument("--version", action="version", version=f"policygrad {__version__}")
@@ -116,6 +133,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", metavar="FILE", help="write error against m as a PNG")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_gradcheck)
+
+    p = sub.add_parser("optimum", help="the exact best expected reward per round any agent can get against an opponent")
+    p.add_argument("--opponent", required=True, help="opponent spec (see `policygrad opponents`)")
+    p.add_argument("--rounds", type=int, required=True, help="T, rounds per match (>= 1)")
+    p.add_argument("--game", default="rps", help="rps, rpsls, weighted-rps:weights=1,2,3, matrix:rows=...")
+    p.add_argument("--max-states", type=int, default=2_000_000, help="refuse when one round holds more distinct states")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_optimum)
 
     p = sub.add_parser("demo", help="the main job: a table of matches")
     p.add_argument("--matches", type=int, default=256)
