@@ -110,6 +110,97 @@ def cmd_optimum(args) -> int:
     return 0
 
 
+def _train_config(args):
+    """Defaults <- --config FILE.toml <- explicit command-line options, checked before any work."""
+    from dataclasses import fields
+
+    from .config import TrainConfig, load_toml
+
+    data = {}
+    if args.config:
+        data.update(TrainConfig.from_dict(load_toml(args.config), source=args.config).to_dict())
+    for f in fields(TrainConfig):
+        value = getattr(args, f.name, None)
+        if value is not None:
+            data[f.name] = value
+    return TrainConfig.from_dict(data)
+
+
+def cmd_train(args) -> int:
+    import os
+    import time
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .config import TrainConfig, load_toml
+    from .train import train
+
+    if args.resume:
+        run_dir = args.resume
+        cfg_path = os.path.join(run_dir, "config.toml")
+        if not os.path.exists(cfg_path):
+            raise FileNotFoundError(f"no run to resume in {run_dir} (config.toml missing)")
+        config = TrainConfig.from_dict(load_toml(cfg_path), source=cfg_path)
+    else:
+        config = _train_config(args)
+        run_dir = args.run_dir or os.path.join("runs", f"{config.opponent.replace(':', '_').replace(',', '_')}__{config.estimator}__{config.seed}__{time.strftime('%Y%m%d-%H%M%S')}")
+    columns = (TextColumn("[bold]train"), BarColumn(), TextColumn("it {task.completed}/{task.total}"), TextColumn("{task.fields[stats]}"), TimeElapsedColumn())
+    with Progress(*columns, console=console, disable=args.quiet) as bar:
+        task = bar.add_task("train", total=config.iterations, stats="")
+
+        def progress(row):
+            bar.update(task, completed=row["iteration"], stats=f"reward/round {row['reward_per_round']:+.3f}  entropy {row['entropy']:.3f}")
+
+        result = train(config, run_dir, resume=bool(args.resume), progress=progress)
+    r = result.report
+    status = "interrupted: checkpoint saved" if result.interrupted else "done"
+    console.print(f"{status} after {result.iterations} iterations in {r['seconds']:.1f} s; run dir: {run_dir}")
+    if r["reward_per_round"] is not None:
+        gap = f" (optimum {r['optimum']:.4f})" if r.get("optimum") is not None else ""
+        console.print(f"last batch: reward per round {r['reward_per_round']:+.4f} ± {1.96 * r['reward_se']:.4f}{gap}")
+    return 130 if result.interrupted else 0
+
+
+def cmd_evaluate(args) -> int:
+    from .evaluate import evaluate_checkpoint
+
+    stats = evaluate_checkpoint(args.checkpoint, args.opponent, args.matches, args.seed)
+    if args.json:
+        print(json.dumps({"checkpoint": args.checkpoint, "opponent": args.opponent, **stats.to_dict()}, indent=2))
+        return 0
+    console.print(
+        f"vs {args.opponent}: {stats.mean:+.4f} ± {stats.ci95:.4f} reward per round (95%, {stats.matches} matches x {stats.rounds} rounds); "
+        f"wins/ties/losses {stats.wins}/{stats.ties}/{stats.losses}"
+    )
+    return 0
+
+
+def cmd_plot(args) -> int:
+    from .plots import plot_run
+
+    out = args.out or args.run_dirs[0]
+    for path in plot_run(args.run_dirs, out):
+        console.print(f"wrote {path}")
+    return 0
+
+
+def _add_train_options(p) -> None:
+    from dataclasses import fields
+
+    from .config import TrainConfig
+
+    helps = TrainConfig.help()
+    for f in fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        kind = f.type
+        if kind == "bool":
+            p.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=helps[f.name])
+        elif kind == "tuple":
+            p.add_argument(flag, dest=f.name, type=_ints, default=None, help=helps[f.name] + " (comma-separated)")
+        else:
+            p.add_argument(flag, dest=f.name, type={"int": int, "float": float, "str": str}[kind], default=None, help=f"{helps[f.name]} (default {f.default})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="policygrad", description=__doc__)
     parser.add_argument("--version", action="version", version=f"policygrad {__version__}")
@@ -142,6 +233,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_optimum)
 
+    p = sub.add_parser("train", help="train a policy by stochastic gradient ascent")
+    _add_train_options(p)
+    p.add_argument("--config", metavar="FILE.toml", help="read options from a TOML file (command-line options win)")
+    p.add_argument("--run-dir", metavar="DIR", help="where config, metrics, events, checkpoint and report go")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="play a checkpoint against an opponent")
+    p.add_argument("checkpoint", help="checkpoint.pt or its run directory")
+    p.add_argument("--opponent", required=True, help="opponent spec")
+    p.add_argument("--matches", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("plot", help="learning curve, action probabilities and simplex of runs")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("--out", metavar="DIR", help="where the PNGs go (default: the first run dir)")
+    p.set_defaults(func=cmd_plot)
+
     p = sub.add_parser("demo", help="the main job: a table of matches")
     p.add_argument("--matches", type=int, default=256)
     p.add_argument("--rounds", type=int, default=100)
@@ -155,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, TypeError, FileNotFoundError) as e:
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError, RuntimeError) as e:
         console.print(f"[red]error:[/red] {e}", highlight=False)
         return 2
     except KeyboardInterrupt:

@@ -60,3 +60,22 @@ def play_opponents(agent_spec: str, opponent_spec: str, matches: int = 256, roun
         agent.update(a, info["opponent_move"])
         totals += reward
     return match_stats(totals, rounds)
+
+
+def evaluate_policy(policy, opponent, rounds: int, context: int, counts: bool, game="rps", matches: int = 1000, seed: int = 0) -> MatchStats:
+    """Play ``matches`` matches of a policy against an opponent (batched) and summarise them."""
+    from .rollout import rollout
+
+    if not isinstance(matches, int) or matches < 1:
+        raise ValueError(f"matches must be an integer >= 1, got {matches!r}")
+    engine = Engine(opponent, n=matches, rounds=rounds, context=context, game=game, counts=counts, seed=seed)
+    batch = rollout(policy, engine, seed=seed)
+    return match_stats(batch.rewards.sum(1), rounds)
+
+
+def evaluate_checkpoint(path: str, opponent, matches: int = 1000, seed: int = 0) -> MatchStats:
+    """A checkpoint's policy against ``opponent`` over the horizon it was trained for."""
+    from .train import load_policy
+
+    policy, cfg, _ = load_policy(path)
+    return evaluate_policy(policy, opponent, cfg.rounds, cfg.context, cfg.counts, cfg.game, matches, seed)

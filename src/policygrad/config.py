@@ -1,0 +1,146 @@
+"""Run configuration: one frozen dataclass, checked before any work starts, saved beside the metrics.
+
+Only the CLI parses argv; this module reads and writes TOML and checks every value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import tempfile
+from dataclasses import dataclass, fields
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = ["TrainConfig", "load_toml", "dump_toml", "atomic_write_text", "OPTIMIZERS", "SCHEDULES"]
+
+OPTIMIZERS = ("adam", "sgd")
+SCHEDULES = ("constant", "linear", "cosine")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run depends on. Defaults are tuned to work without changes."""
+
+    opponent: str = dataclasses.field(default="frequency", metadata={"help": "opponent spec (see `policygrad opponents`)"})
+    game: str = dataclasses.field(default="rps", metadata={"help": "rps, rpsls, weighted-rps:weights=a,b,c, matrix:rows=..."})
+    rounds: int = dataclasses.field(default=100, metadata={"help": "T, rounds per match", "low": 1})
+    context: int = dataclasses.field(default=2, metadata={"help": "k, past rounds the policy sees", "low": 0, "high": 8})
+    counts: bool = dataclasses.field(default=True, metadata={"help": "add both players' running move frequencies to the observation"})
+    policy: str = dataclasses.field(default="mlp", metadata={"help": "mlp, tabular or gru", "choices": ("mlp", "tabular", "gru")})
+    hidden: tuple = dataclasses.field(default=(64,), metadata={"help": "hidden layer sizes (gru: the first is the state size)"})
+    estimator: str = dataclasses.field(default="gae", metadata={"help": "total-return, reward-to-go, q-form or gae", "choices": ("total-return", "reward-to-go", "q-form", "gae")})
+    baseline: str = dataclasses.field(default="value", metadata={"help": "none, batch-mean, per-round or value (gae always uses the value)", "choices": ("none", "batch-mean", "per-round", "value")})
+    gamma: float = dataclasses.field(default=1.0, metadata={"help": "discount", "low": 0.0, "high": 1.0})
+    lam: float = dataclasses.field(default=0.9, metadata={"help": "GAE lambda", "low": 0.0, "high": 1.0})
+    normalize_advantages: bool = dataclasses.field(default=True, metadata={"help": "scale advantages to zero mean, unit spread per batch"})
+    ent_coef: float = dataclasses.field(default=0.003, metadata={"help": "entropy bonus weight (a bonus: it raises entropy)", "low": 0.0})
+    vf_coef: float = dataclasses.field(default=0.5, metadata={"help": "critic loss weight", "low": 0.0})
+    optimizer: str = dataclasses.field(default="adam", metadata={"help": "adam, or sgd (the seed's plain update)", "choices": OPTIMIZERS})
+    lr: float = dataclasses.field(default=0.01, metadata={"help": "learning rate alpha", "low_open": 0.0, "high": 10.0})
+    lr_schedule: str = dataclasses.field(default="linear", metadata={"help": "constant, linear (to 0) or cosine", "choices": SCHEDULES})
+    max_grad_norm: float = dataclasses.field(default=1.0, metadata={"help": "gradient clipping (0: off)", "low": 0.0})
+    iterations: int = dataclasses.field(default=150, metadata={"help": "gradient steps", "low": 1})
+    batch: int = dataclasses.field(default=256, metadata={"help": "N, matches per iteration", "low": 1})
+    seed: int = dataclasses.field(default=0, metadata={"help": "seed of every generator", "low": 0})
+    checkpoint_every: int = dataclasses.field(default=25, metadata={"help": "iterations between checkpoints", "low": 1})
+    tensorboard: bool = dataclasses.field(default=True, metadata={"help": "write TensorBoard events"})
+    threads: int = dataclasses.field(default=1, metadata={"help": "torch CPU threads (0: torch's default); small batches run fastest on 1", "low": 0})
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden", tuple(self.hidden))
+        for f in fields(self):
+            _check(f, getattr(self, f.name))
+        from .estimators import parse_estimator
+        from .games import make_game
+        from .opponents import make_opponent
+
+        make_game(self.game)
+        make_opponent(self.opponent)
+        parse_estimator(self.estimator)
+
+    @property
+    def uses_critic(self) -> bool:
+        """Actor-critic when the advantage needs a learned V(s)."""
+        return self.estimator == "gae" or self.baseline == "value"
+
+    def to_dict(self) -> dict:
+        return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "config") -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        for key in data:
+            if key not in known:
+                raise ValueError(f"{source}: unknown key '{key}'; allowed: {', '.join(sorted(known))}")
+        return cls(**data)
+
+    @classmethod
+    def help(cls) -> dict[str, str]:
+        return {f.name: f.metadata.get("help", "") for f in fields(cls)}
+
+
+def _check(f, value) -> None:
+    meta, name = f.metadata, f.name
+    expected = {"int": int, "float": (int, float), "bool": bool, "str": str, "tuple": tuple}[f.type if isinstance(f.type, str) else f.type.__name__]
+    if isinstance(value, bool) and expected is not bool:
+        raise ValueError(f"{name} must be a {f.type}, got {value!r}")
+    if not isinstance(value, expected):
+        raise ValueError(f"{name} must be a {f.type}, got {value!r}")
+    if name == "hidden" and (not value or any(not isinstance(h, int) or isinstance(h, bool) or h < 1 for h in value)):
+        raise ValueError(f"hidden must be a non-empty list of positive integers, got {list(value)!r}")
+    if isinstance(value, float) and value != value:
+        raise ValueError(f"{name} must be a number, got NaN")
+    if "choices" in meta and value not in meta["choices"]:
+        raise ValueError(f"{name}={value!r} is not allowed; allowed: {', '.join(meta['choices'])}")
+    if "low" in meta and value < meta["low"]:
+        raise ValueError(f"{name}={value!r} is out of range; allowed: >= {meta['low']}" + (f" and <= {meta['high']}" if "high" in meta else ""))
+    if "low_open" in meta and not value > meta["low_open"]:
+        raise ValueError(f"{name}={value!r} is out of range; allowed: > {meta['low_open']}" + (f" and <= {meta['high']}" if "high" in meta else ""))
+    if "high" in meta and value > meta["high"]:
+        raise ValueError(f"{name}={value!r} is out of range; allowed: <= {meta['high']}")
+
+
+def load_toml(path: str) -> dict:
+    """A TOML file as a dict, or one clear error naming the file."""
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"{path} is not valid TOML: {e}") from None
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def dump_toml(data: dict) -> str:
+    """A flat dict as TOML text."""
+    return "".join(f"{k} = {_toml_value(v)}\n" for k, v in data.items())
+
+
+def atomic_write_text(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` through a temp file in the same folder and a rename."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
