@@ -33,21 +33,39 @@ def cmd_opponents(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from .evaluate import play_opponents
+    """The main job: train against an adaptive opponent, evaluate, print a table, write the plots."""
+    import os
+    import shutil
 
-    agents = ["mixed", "constant", "cycle", "frequency"]
-    opponents = ["frequency", "markov:order=2", "pattern", "q-learner"]
-    table = Table(title=f"reward per round of the row player ({args.matches} matches x {args.rounds} rounds, 95% interval)")
-    table.add_column("agent \\ opponent")
-    for o in opponents:
-        table.add_column(o, justify="right")
-    for a in agents:
-        cells = []
-        for o in opponents:
-            s = play_opponents(a, o, matches=args.matches, rounds=args.rounds, seed=args.seed)
-            cells.append(f"{s.mean:+.3f} ± {s.ci95:.3f}")
-        table.add_row(a, *cells)
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .config import TrainConfig
+    from .evaluate import evaluate_checkpoint, play_opponents
+    from .plots import plot_run
+    from .train import train
+
+    run_dir = os.path.join(args.out, "run")
+    if os.path.exists(run_dir):
+        shutil.rmtree(run_dir)
+    config = TrainConfig(opponent=args.opponent, rounds=args.rounds, iterations=args.iterations, seed=args.seed, tensorboard=False)
+    console.print(f"[bold]1. train[/bold] an MLP policy by policy gradient against [bold]{args.opponent}[/bold] ({args.rounds}-round matches)")
+    with Progress(TextColumn("train"), BarColumn(), TextColumn("it {task.completed}/{task.total}"), TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("train", total=config.iterations, stats="")
+        result = train(config, run_dir, progress=lambda r: bar.update(task, completed=r["iteration"], stats=f"reward/round {r['reward_per_round']:+.3f}"))
+    optimum = result.report.get("optimum")
+    console.print(f"   trained in {result.seconds:.1f} s" + (f"; exact optimum against {args.opponent}: {optimum:.4f} per round" if optimum is not None else ""))
+    console.print("[bold]2. evaluate[/bold] the trained agent and a uniformly random agent against adaptive opponents")
+    table = Table(title=f"reward per round ({args.matches} matches x {args.rounds} rounds, 95% interval)")
+    for col in ("opponent", "trained agent", "uniform random"):
+        table.add_column(col, justify="right" if col != "opponent" else "left")
+    for opp in [args.opponent] + [o for o in ("markov:order=1", "pattern", "win-stay-lose-shift", "mixed:probs=0.5,0.3,0.2") if o != args.opponent]:
+        s = evaluate_checkpoint(run_dir, opp, matches=args.matches, seed=args.seed + 1)
+        u = play_opponents("mixed", opp, matches=args.matches, rounds=args.rounds, seed=args.seed + 1)
+        table.add_row(opp + (" (trained against)" if opp == args.opponent else ""), f"{s.mean:+.3f} ± {s.ci95:.3f}", f"{u.mean:+.3f} ± {u.ci95:.3f}")
     console.print(table)
+    console.print("[bold]3. plots[/bold]")
+    for path in plot_run([run_dir], args.out):
+        console.print(f"   wrote {path}")
     return 0
 
 
@@ -254,10 +272,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="where the PNGs go (default: the first run dir)")
     p.set_defaults(func=cmd_plot)
 
-    p = sub.add_parser("demo", help="the main job: a table of matches")
-    p.add_argument("--matches", type=int, default=256)
-    p.add_argument("--rounds", type=int, default=100)
+    p = sub.add_parser("demo", help="the main job: train against an adaptive opponent, evaluate, table, plots")
+    p.add_argument("--opponent", default="frequency")
+    p.add_argument("--rounds", type=int, default=50)
+    p.add_argument("--iterations", type=int, default=100)
+    p.add_argument("--matches", type=int, default=500)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="demo-out", help="folder for the run and its plots")
     p.set_defaults(func=cmd_demo)
     return parser
 

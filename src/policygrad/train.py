@@ -127,7 +127,7 @@ class Trainer:
         loss = loss_pi - cfg.ent_coef * ent + cfg.vf_coef * loss_v
         if not torch.isfinite(loss):
             raise NonFiniteLossError(
-                f"non-finite loss ({float(loss)}) at iteration {self.iteration + 1}; the run stopped and the last good checkpoint "
+                f"non-finite loss ({float(loss.detach())}) at iteration {self.iteration + 1}; the run stopped and the last good checkpoint "
                 f"(iteration {self.iteration}) is kept" + (f" in {self.run_dir}" if self.run_dir else "")
             )
         self.optimizer.zero_grad()
