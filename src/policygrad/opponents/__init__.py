@@ -12,6 +12,7 @@ from .learning import PGLearner, QLearner
 from .mix import Mix
 from .predictive import Exploiter, Frequency, Markov, Pattern
 from .reactive import BeatLast, Mirror, WinStayLoseShift
+from .external import EXTERNAL_OPPONENTS  # outside bots (optional extras), unbatched: not in OPPONENTS
 
 OPPONENTS: tuple[type[Opponent], ...] = (
     Constant,
@@ -29,6 +30,7 @@ OPPONENTS: tuple[type[Opponent], ...] = (
     Mix,
 )
 REGISTRY: dict[str, type[Opponent]] = {cls.name: cls for cls in OPPONENTS}
+EXTERNAL: dict[str, type[Opponent]] = {cls.name: cls for cls in EXTERNAL_OPPONENTS}
 
 __all__ = ["Opponent", "Param", "OPPONENTS", "REGISTRY", "make_opponent", "describe_opponents", "split_specs", "adaptive_names"]
 
@@ -40,8 +42,10 @@ def make_opponent(spec: "str | Opponent") -> Opponent:
     if not isinstance(spec, str) or not spec.strip():
         raise ValueError(f"opponent spec must be a non-empty string, got {spec!r}; allowed: {', '.join(REGISTRY)}")
     name, params = parse_spec(spec)
+    if name in EXTERNAL:
+        return EXTERNAL[name](**params)
     if name not in REGISTRY:
-        raise ValueError(f"unknown opponent '{name}'; allowed: {', '.join(REGISTRY)}")
+        raise ValueError(f"unknown opponent '{name}'; allowed: {', '.join(REGISTRY)}; outside bots: roshambo:bot=NAME, kaggle:path=FILE.py")
     return REGISTRY[name](**{k: v for k, v in params.items()})
 
 
@@ -78,7 +82,7 @@ def split_specs(text: str) -> list[str]:
     for piece in split_top_level(text, ","):
         piece = piece.strip()
         head = piece.split(":", 1)[0]
-        if head in REGISTRY and (":" in piece or "=" not in piece):
+        if (head in REGISTRY or head in EXTERNAL) and (":" in piece or "=" not in piece):
             specs.append(piece)
         elif specs:
             specs[-1] += "," + piece

@@ -1,0 +1,307 @@
+"""Outside bots as opponents: the RoShamBo competition bots (OpenSpiel) and Kaggle-style agents.
+
+Legend: N matches, A actions.
+
+These adapters satisfy the :class:`~policygrad.opponents.base.Opponent` contract on an
+*unbatched* path: N matches are N separate bot instances, stepped one by one in Python. Each
+``probs()`` is the one-hot [N, A] of the move every bot has chosen from the history of earlier
+rounds; ``update`` tells each bot both moves of the round. They play Rock-Paper-Scissors only
+(0 rock, 1 paper, 2 scissors in OpenSpiel, Kaggle and here alike).
+
+* ``roshambo:bot=iocainebot`` -- one of the 43 bots of the 1999 International RoShamBo
+  Programming Competition (and Greenberg, winner of 2000), shipped inside the ``open-spiel``
+  wheel: ``pip install 'policygrad[roshambo]'``. A bot is an OpenSpiel ``Bot`` that reads the
+  history of a ``repeated_game(stage_game=matrix_rps())`` state, the bot as player 0.
+* ``kaggle:path=FILE.py`` -- an agent of the Kaggle RPS competition, ``agent(observation,
+  configuration) -> int``: the last function the file defines (or ``function=NAME``), the file run
+  afresh for every match. ``kaggle:agent=NAME`` is a built-in agent of ``kaggle-environments``
+  (``pip install 'policygrad[kaggle]'``).
+
+Randomness: both kinds of bot draw from process-wide generators (C's ``random()``, Python's
+``random`` and NumPy's global state); ``reset`` seeds them from one draw of the engine's
+generator, so the same seed gives the same play, as for every other opponent.
+
+A bot that raises, or returns something that is not a move, stops the match with a
+:class:`BotError` naming the bot, the round and the cause (a tournament records it as a forfeit).
+Branching a history (``select``, used by exact analysis) is not possible for an outside bot.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import numbers
+import os
+import random
+import runpy
+from typing import Any, Callable
+
+import torch
+
+from .base import Opponent, Param
+
+__all__ = ["Roshambo", "Kaggle", "EXTERNAL_OPPONENTS", "BotError", "MissingExtraError", "roshambo_bot_names", "kaggle_agent_names", "with_rounds"]
+
+RPS_MOVES = ("rock", "paper", "scissors")
+
+
+class BotError(RuntimeError):
+    """An outside bot raised an exception or returned something that is not a move."""
+
+
+class MissingExtraError(RuntimeError, ImportError):
+    """An optional dependency is not installed; the message names the extra that installs it."""
+
+
+class Text(Param):
+    """A free-text parameter (a bot name, a file path)."""
+
+    def allowed(self) -> str:
+        return self.help
+
+    def parse(self, owner: str, raw: Any) -> str:
+        if not isinstance(raw, str):
+            raise ValueError(f"{owner}: bad value {raw!r} for parameter '{self.name}'; allowed: {self.allowed()}")
+        return raw.strip()
+
+
+def _pyspiel():
+    try:
+        import pyspiel
+    except ImportError as e:
+        raise MissingExtraError(
+            f"roshambo bots need OpenSpiel, which is not installed ({e}); install it with: pip install 'policygrad[roshambo]'"
+        ) from None
+    return pyspiel
+
+
+def _kaggle_agents_spec():
+    try:
+        spec = importlib.util.find_spec("kaggle_environments.envs.rps.agents")
+    except ImportError as e:
+        spec, err = None, e
+    else:
+        err = "no module kaggle_environments.envs.rps.agents"
+    if spec is None:
+        raise MissingExtraError(
+            f"kaggle built-in agents need kaggle-environments, which is not installed ({err}); "
+            "install it with: pip install 'policygrad[kaggle]'"
+        )
+    return spec
+
+
+def roshambo_bot_names() -> list[str]:
+    """The names of the RoShamBo competition bots OpenSpiel ships (43 of them)."""
+    return list(_pyspiel().roshambo_bot_names())
+
+
+def kaggle_agent_names() -> list[str]:
+    """The built-in RPS agents of kaggle-environments (``rock``, ``copy_opponent``, ``statistical``, ...)."""
+    return list(_load_module(_kaggle_agents_spec()).agents)
+
+
+def _load_module(spec):
+    """A fresh copy of a module (its own globals), not the one in ``sys.modules``."""
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _check_rps(opp: Opponent) -> None:
+    if tuple(a.lower() for a in opp.game.actions) != RPS_MOVES:
+        raise ValueError(f"{opp.name}: outside bots play rock, paper, scissors only; got the game {opp.game.name} with moves {', '.join(opp.game.actions)}")
+
+
+def _seed_everything(generator: torch.Generator | None) -> int:
+    """One draw from the engine's generator seeds the process-wide generators the bots use."""
+    seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
+    random.seed(seed)
+    try:
+        import numpy
+
+        numpy.random.seed(seed)
+    except ImportError:  # pragma: no cover - numpy is a dependency
+        pass
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        libc.srandom(seed)
+        libc.srand(seed)
+    except (OSError, AttributeError):  # pragma: no cover - not a POSIX libc
+        pass
+    return seed
+
+
+def _check_move(value: Any, who: str, round_: int, num_actions: int = 3) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= int(value) < num_actions:
+        raise BotError(f"{who} returned {value!r} in round {round_ + 1}; allowed: an int in 0..{num_actions - 1}")
+    return int(value)
+
+
+def with_rounds(opponent: Opponent, rounds: int) -> Opponent:
+    """``opponent`` told the match length ``rounds`` (an outside bot's horizon), unless its spec set one."""
+    if isinstance(opponent, EXTERNAL_OPPONENTS) and opponent.config["rounds"] == 1000 and rounds != 1000:
+        return type(opponent)(**{**opponent.config, "rounds": rounds})
+    return opponent
+
+
+class Roshambo(Opponent):
+    """A bot of the 1999 International RoShamBo Programming Competition, run by OpenSpiel.
+
+    Darse Billings' competition (https://webdocs.cs.ualberta.ca/~darse/rsbpc.html): dummy bots
+    (rockbot, rotatebot, ...) and strong predictors (iocainebot, greenberg, ...). Each match gets
+    its own ``pyspiel.make_roshambo_bot(0, bot, rounds)``, stepped on a repeated-RPS state.
+    """
+
+    name = "roshambo"
+    params = (
+        Text("bot", "text", "", "a bot name of pyspiel.roshambo_bot_names(), e.g. iocainebot"),
+        Param("rounds", "int", 1000, "the match length the bot is built for (num_throws)", 1, 100_000),
+    )
+    memory_depth = float("inf")
+    stochastic = True
+    adaptive = True
+
+    def check(self) -> None:
+        names = roshambo_bot_names()
+        if self.bot not in names:
+            raise ValueError(f"roshambo: unknown bot {self.bot!r}; allowed: {', '.join(names)}")
+
+    def _reset(self, generator) -> None:
+        _check_rps(self)
+        pyspiel = _pyspiel()
+        self._game = pyspiel.load_game(f"repeated_game(stage_game=matrix_rps(),num_repetitions={self.rounds})")
+        _seed_everything(generator)
+        self._bots = [pyspiel.make_roshambo_bot(0, self.bot, self.rounds) for _ in range(self.n)]
+        self._states = [self._game.new_initial_state() for _ in range(self.n)]
+        self._probs = None
+
+    def _move(self, i: int) -> int:
+        if self.t >= self.rounds:
+            raise BotError(f"roshambo:bot={self.bot} is built for {self.rounds} rounds; use roshambo:bot={self.bot},rounds=N for longer matches")
+        try:
+            move = self._bots[i].step(self._states[i])
+        except Exception as e:  # noqa: BLE001 - any failure of the bot is its forfeit
+            raise BotError(f"roshambo:bot={self.bot} failed in round {self.t + 1}: {type(e).__name__}: {e}") from e
+        return _check_move(move, f"roshambo:bot={self.bot}", self.t)
+
+    def probs(self) -> torch.Tensor:
+        if self._probs is None:
+            self._probs = self.one_hot(torch.tensor([self._move(i) for i in range(self.n)], dtype=torch.long))
+        return self._probs.clone()
+
+    def update(self, own_moves: torch.Tensor, agent_moves: torch.Tensor) -> None:
+        for state, o, a in zip(self._states, own_moves.tolist(), agent_moves.tolist()):
+            state.apply_actions([o, a])  # the bot is player 0
+        self._probs = None
+        super().update(own_moves, agent_moves)
+
+    def select(self, index_M: torch.Tensor) -> None:
+        raise NotImplementedError(f"{self.spec}: an outside bot cannot branch a history (exact analysis needs a batched opponent)")
+
+
+class Observation(dict):
+    """A dict whose keys read as attributes too, like kaggle-environments' ``Struct``."""
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+
+class Kaggle(Opponent):
+    """An agent of the Kaggle Rock-Paper-Scissors competition: ``agent(observation, configuration) -> int``.
+
+    https://www.kaggle.com/competitions/rock-paper-scissors. ``observation`` holds ``step`` (0 in
+    the first round), ``lastOpponentAction`` (the agent's previous move; absent in round 1) and
+    ``reward`` (the bot's running score); ``configuration`` holds ``signs`` (3) and
+    ``episodeSteps`` (rounds + 1). A file's agent is the last function it defines, or
+    ``function=NAME``; the file is run in a fresh namespace for every match.
+    """
+
+    name = "kaggle"
+    params = (
+        Text("path", "text", "", "the path of a Python file that defines agent(observation, configuration)"),
+        Text("agent", "text", "", "a built-in agent of kaggle-environments, e.g. copy_opponent"),
+        Text("function", "text", "", "the name of the agent function in the file (default: the last function defined)"),
+        Param("rounds", "int", 1000, "the match length the agent is told (episodeSteps - 1)", 1, 1_000_000),
+    )
+    memory_depth = float("inf")
+    stochastic = True
+    adaptive = True
+
+    def check(self) -> None:
+        if bool(self.path) == bool(self.agent):
+            raise ValueError("kaggle: give exactly one of path=FILE.py or agent=NAME")
+        if self.agent:
+            names = kaggle_agent_names()
+            if self.agent not in names:
+                raise ValueError(f"kaggle: unknown built-in agent {self.agent!r}; allowed: {', '.join(names)}")
+        else:
+            if not os.path.isfile(self.path):
+                raise ValueError(f"kaggle: no agent file {self.path!r}")
+            self._load()  # syntax errors and a file without a function show up now, not mid-tournament
+
+    @property
+    def label(self) -> str:
+        return f"kaggle:agent={self.agent}" if self.agent else f"kaggle:path={self.path}"
+
+    def _load(self) -> Callable:
+        """The agent function, from a fresh run of its file (or a fresh copy of the built-ins)."""
+        if self.agent:
+            return getattr(_load_module(_kaggle_agents_spec()), "agents")[self.agent]
+        path = os.path.abspath(self.path)
+        try:
+            namespace = runpy.run_path(path, run_name="__kaggle_agent__")
+        except Exception as e:  # noqa: BLE001
+            raise BotError(f"{self.label}: loading the file failed: {type(e).__name__}: {e}") from e
+        if self.function:
+            fn = namespace.get(self.function)
+            if not callable(fn):
+                raise ValueError(f"kaggle: {self.path} defines no function {self.function!r}")
+            return fn
+        defined = [v for v in namespace.values() if inspect.isfunction(v) and v.__code__.co_filename == path]
+        if not defined:
+            raise ValueError(f"kaggle: {self.path} defines no function; expected agent(observation, configuration)")
+        return defined[-1]
+
+    def _reset(self, generator) -> None:
+        _check_rps(self)
+        _seed_everything(generator)
+        self._agents = [self._load() for _ in range(self.n)]
+        self._config = Observation(signs=self.num_actions, episodeSteps=self.rounds + 1, tieRewardThreshold=20, actTimeout=1, agentTimeout=60)
+        self._last_agent: list[int] | None = None
+        self._score = [0.0] * self.n
+        self._probs = None
+
+    def _move(self, i: int) -> int:
+        score = self._score[i]
+        obs = Observation(step=self.t, reward=int(score) if score.is_integer() else score, remainingOverageTime=60)
+        if self._last_agent is not None:
+            obs["lastOpponentAction"] = self._last_agent[i]
+        try:
+            move = self._agents[i](obs, Observation(self._config))
+        except Exception as e:  # noqa: BLE001 - any failure of the bot is its forfeit
+            raise BotError(f"{self.label} failed in round {self.t + 1}: {type(e).__name__}: {e}") from e
+        return _check_move(move, self.label, self.t, self.num_actions)
+
+    def probs(self) -> torch.Tensor:
+        if self._probs is None:
+            self._probs = self.one_hot(torch.tensor([self._move(i) for i in range(self.n)], dtype=torch.long))
+        return self._probs.clone()
+
+    def update(self, own_moves: torch.Tensor, agent_moves: torch.Tensor) -> None:
+        own, agent = own_moves.tolist(), agent_moves.tolist()
+        for i in range(self.n):
+            self._score[i] += float(self.game.payoff[own[i], agent[i]])  # the bot's own reward
+        self._last_agent = agent
+        self._probs = None
+        super().update(own_moves, agent_moves)
+
+    def select(self, index_M: torch.Tensor) -> None:
+        raise NotImplementedError(f"{self.label}: an outside bot cannot branch a history (exact analysis needs a batched opponent)")
+
+
+EXTERNAL_OPPONENTS: tuple[type[Opponent], ...] = (Roshambo, Kaggle)
