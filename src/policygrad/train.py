@@ -69,6 +69,8 @@ class Trainer:
         torch.manual_seed(config.seed)  # parameter initialisation only; play uses explicit generators
         self.engine = Engine(config.opponent, n=config.batch, rounds=config.rounds, context=config.context, game=self.game, counts=config.counts, seed=config.seed)
         self.policy = make_policy(config.policy, self.engine.obs_size, a, config.context, config.hidden)
+        if hasattr(self.engine.opponent, "attach"):  # a white-box opponent (best-response) reads the policy
+            self.engine.opponent.attach(self.policy, config.context, config.counts, config.rounds)
         self.critic = ValueNet(self.engine.obs_size, config.hidden) if config.uses_critic else None
         params = list(self.policy.parameters()) + (list(self.critic.parameters()) if self.critic else [])
         if config.optimizer == "adam":
