@@ -202,6 +202,14 @@ def cmd_plot(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from .export import export_kaggle
+
+    path = export_kaggle(args.checkpoint, args.out, seed=args.seed)
+    console.print(f"wrote {path}: a NumPy-only agent(observation, configuration) for the Kaggle rps environment", highlight=False)
+    return 0
+
+
 def _add_train_options(p) -> None:
     from dataclasses import fields
 
@@ -266,6 +274,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("export", help="write a checkpoint as a self-contained agent file (kaggle: NumPy only)")
+    p.add_argument("target", choices=("kaggle",), help="kaggle: agent(observation, configuration) for the Kaggle rps environment")
+    p.add_argument("checkpoint", help="checkpoint.pt or its run directory")
+    p.add_argument("-o", "--out", required=True, metavar="FILE", help="the agent file to write, e.g. agent.py")
+    p.add_argument("--seed", type=int, default=None, help="seed of the agent's NumPy generator each match (default: fresh entropy)")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("plot", help="learning curve, action probabilities and simplex of runs")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")

@@ -1,0 +1,287 @@
+"""Export a trained policy as a self-contained agent file for Kaggle's Rock-Paper-Scissors environment.
+
+Legend: A actions, K context rounds, F features, H hidden units.
+
+``kaggle_source(checkpoint)`` returns the text of one Python file that needs only NumPy (no torch,
+no policygrad) and defines ``agent(observation, configuration)``, the entry point of the
+``rps`` environment of ``kaggle-environments``. The file reproduces the trained policy:
+
+* the same observation as :mod:`policygrad.encoding` (one-hot of the last K (agent, opponent)
+  pairs, oldest first; the round fraction t / T capped at 1; with ``counts`` the running move
+  frequencies of the agent, then the opponent), built in float32 exactly as the encoder builds it;
+* the same network, evaluated in float64 from the float32 weights: an MLP (tanh hidden layers,
+  softmax head), a table of logits indexed by the context, or a GRU cell with PyTorch's gate
+  equations and weight layout (gates r, z, n stacked in ``weight_ih``/``weight_hh``)::
+
+      r = sigmoid(W_ir x + b_ir + W_hr h + b_hr)
+      z = sigmoid(W_iz x + b_iz + W_hz h + b_hz)
+      n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
+      h' = (1 - z) * n + z * h
+
+* the same history bookkeeping as :class:`policygrad.agent.Agent`, kept in module-level state that
+  is reset when ``observation.step == 0``; its move is drawn from pi with a NumPy generator.
+
+The weights are embedded as base64 of little-endian float32 arrays. The Kaggle environment
+executes the file and calls its *last* callable, so ``agent`` is defined last.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+
+import numpy as np
+import torch
+
+from .config import atomic_write_text
+
+__all__ = ["kaggle_source", "export_kaggle", "EXPORT_TARGETS", "kaggle_payoff"]
+
+EXPORT_TARGETS = ("kaggle",)
+
+
+def kaggle_payoff(signs: int) -> np.ndarray:
+    """[A, A] the Kaggle ``rps`` environment's score of (left move, right move), ``utils.get_score``."""
+    m = np.zeros((signs, signs))
+    for a in range(signs):
+        for o in range(signs):
+            delta = o - a if (a + o) % 2 == 0 else a - o
+            m[a, o] = np.sign(delta)
+    return m
+
+
+def _b64(t: torch.Tensor) -> tuple[list[int], str]:
+    arr = t.detach().cpu().to(torch.float32).numpy().astype("<f4")
+    return list(arr.shape), base64.b64encode(arr.tobytes()).decode("ascii")
+
+
+def _array_line(name: str, t: torch.Tensor) -> str:
+    shape, data = _b64(t)
+    return f"{name} = _array({shape!r}, {data!r})\n"
+
+
+def kaggle_source(checkpoint: str, seed: int | None = None) -> str:
+    """The text of a NumPy-only Kaggle agent file playing the policy of ``checkpoint``.
+
+    Args:
+        checkpoint: a ``checkpoint.pt`` written by ``policygrad train`` (or its run directory).
+        seed: seeds the agent's NumPy generator at the start of every match (None: fresh entropy).
+    Raises:
+        ValueError: the checkpoint holds no policy-gradient policy, or its game is not one the
+            Kaggle environment plays (3 to 5 signs scored as ``get_score`` scores them).
+    """
+    from .train import load_policy
+
+    policy, cfg, data = load_policy(checkpoint)
+    payoff = np.asarray(data["game"]["payoff"], dtype=np.float64)
+    a_num = payoff.shape[0]
+    if not 3 <= a_num <= 5:
+        raise ValueError(f"the Kaggle rps environment plays 3 to 5 signs; {checkpoint} was trained on game '{cfg.game}' with {a_num} actions")
+    if not np.array_equal(np.sign(payoff), kaggle_payoff(a_num)):
+        raise ValueError(
+            f"the Kaggle rps environment scores moves as {kaggle_payoff(a_num).astype(int).tolist()}; {checkpoint} was trained on "
+            f"game '{cfg.game}' whose payoff signs are {np.sign(payoff).astype(int).tolist()}, so its moves would mean other things there"
+        )
+    if seed is not None and (not isinstance(seed, int) or seed < 0):
+        raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
+    state = {k: v.detach() for k, v in policy.state_dict().items()}
+    weights = ""
+    if cfg.policy == "mlp":
+        ids = sorted({int(k.split(".")[1]) for k in state if k.startswith("net.")})
+        names = []
+        for j, i in enumerate(ids):
+            weights += _array_line(f"_W{j}", state[f"net.{i}.weight"]) + _array_line(f"_B{j}", state[f"net.{i}.bias"])
+            names.append(f"(_W{j}, _B{j})")
+        weights += f"_LAYERS = [{', '.join(names)}]\n"
+        hidden_size = 0
+    elif cfg.policy == "tabular":
+        weights += _array_line("_TABLE", state["table"])
+        hidden_size = 0
+    elif cfg.policy == "gru":
+        for key in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"):
+            weights += _array_line("_" + key.upper(), state["gru." + key])
+        weights += _array_line("_HEAD_W", state["head.weight"]) + _array_line("_HEAD_B", state["head.bias"])
+        hidden_size = int(state["gru.weight_hh_l0"].shape[1])
+    else:  # pragma: no cover - load_policy only builds the three kinds
+        raise ValueError(f"cannot export policy kind {cfg.policy!r}")
+    header = _HEADER.format(
+        source=os.path.basename(os.path.abspath(checkpoint)),
+        policy=cfg.policy,
+        game=cfg.game,
+        opponent=cfg.opponent,
+        iteration=int(data.get("iteration", 0)),
+    )
+    settings = (
+        f"POLICY = {cfg.policy!r}\nNUM_ACTIONS = {a_num}\nCONTEXT = {cfg.context}\nCOUNTS = {bool(cfg.counts)}\n"
+        f"ROUNDS = {cfg.rounds}\nHIDDEN = {hidden_size}\nSEED = {seed!r}\n"
+    )
+    return header + _PRELUDE + settings + "\n" + weights + _BODY
+
+
+def export_kaggle(checkpoint: str, out: str, seed: int | None = None) -> str:
+    """Write :func:`kaggle_source` of ``checkpoint`` to ``out`` (atomically); returns ``out``."""
+    if not out:
+        raise ValueError("the output file must be a non-empty path (-o agent.py)")
+    atomic_write_text(out, kaggle_source(checkpoint, seed))
+    return out
+
+
+_HEADER = '''"""A policygrad agent for the Kaggle Rock-Paper-Scissors environment (NumPy only).
+
+Exported by `policygrad export kaggle` from {source}: a {policy} policy for game {game!r}, trained
+against {opponent!r} for {iteration} iterations. Entry point: agent(observation, configuration).
+probabilities(my_moves, opponent_moves) gives pi(. | history) for any history.
+"""
+'''
+
+_PRELUDE = '''
+import base64 as _base64
+
+import numpy as _np
+
+
+def _array(shape, data):
+    """A float64 array from base64 of little-endian float32."""
+    return _np.frombuffer(_base64.b64decode(data), dtype="<f4").reshape(shape).astype(_np.float64)
+
+
+'''
+
+_BODY = '''
+
+_STATE = {}
+last_probs = None
+
+
+def _features(ctx, t, counts):
+    """The observation [F] of policygrad.encoding.encode: float32 values, returned as float64."""
+    a2 = NUM_ACTIONS * NUM_ACTIONS
+    obs = _np.zeros(CONTEXT * a2 + 1 + (2 * NUM_ACTIONS if COUNTS else 0), dtype=_np.float32)
+    for j, pair in enumerate(ctx):
+        if pair >= 0:
+            obs[j * a2 + pair] = 1.0
+    obs[CONTEXT * a2] = _np.float32(min(t / ROUNDS, 1.0))
+    if COUNTS:
+        total = max(counts[0].sum(dtype=_np.float32), _np.float32(1.0))
+        obs[CONTEXT * a2 + 1:] = (counts / total).reshape(-1)
+    return obs.astype(_np.float64)
+
+
+def _softmax(logits):
+    z = _np.exp(logits - logits.max())
+    return z / z.sum()
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + _np.exp(-x))
+
+
+def _step(obs, ctx, hidden):
+    """(pi [A], next hidden) at observation ``obs`` (``ctx`` for the table)."""
+    if POLICY == "mlp":
+        x = obs
+        for i, (w, b) in enumerate(_LAYERS):
+            x = w @ x + b
+            if i < len(_LAYERS) - 1:
+                x = _np.tanh(x)
+        return _softmax(x), hidden
+    if POLICY == "tabular":
+        index = 0
+        for pair in ctx:  # base A^2 + 1, empty slot = digit 0, oldest slot most significant
+            index = index * (NUM_ACTIONS * NUM_ACTIONS + 1) + (pair + 1)
+        return _softmax(_TABLE[index]), hidden
+    gi = _WEIGHT_IH_L0 @ obs + _BIAS_IH_L0
+    gh = _WEIGHT_HH_L0 @ hidden + _BIAS_HH_L0
+    r = _sigmoid(gi[:HIDDEN] + gh[:HIDDEN])
+    z = _sigmoid(gi[HIDDEN:2 * HIDDEN] + gh[HIDDEN:2 * HIDDEN])
+    n = _np.tanh(gi[2 * HIDDEN:] + r * gh[2 * HIDDEN:])
+    hidden = (1.0 - z) * n + z * hidden
+    return _softmax(_HEAD_W @ hidden + _HEAD_B), hidden
+
+
+def reset(seed=SEED):
+    """Start a new match: empty history, zero GRU state, the generator seeded with ``seed``."""
+    global last_probs
+    _STATE.clear()
+    _STATE.update(
+        t=0,
+        ctx=[-1] * CONTEXT,
+        counts=_np.zeros((2, NUM_ACTIONS), dtype=_np.float32),
+        hidden=_np.zeros(HIDDEN),
+        my_last=None,
+        rng=_np.random.default_rng(seed),
+    )
+    last_probs = None
+
+
+def _record(opponent_move):
+    """Add the last round (my last move, ``opponent_move``) to the history."""
+    if not isinstance(opponent_move, (int, _np.integer)) or isinstance(opponent_move, bool) or not 0 <= opponent_move < NUM_ACTIONS:
+        raise ValueError(f"the opponent's last move must be a move in 0..{NUM_ACTIONS - 1} after round 1, got {opponent_move!r}")
+    me, opp = _STATE["my_last"], int(opponent_move)
+    if CONTEXT:
+        _STATE["ctx"] = _STATE["ctx"][1:] + [me * NUM_ACTIONS + opp]
+    _STATE["counts"][0, me] += 1
+    _STATE["counts"][1, opp] += 1
+    _STATE["t"] += 1
+
+
+def _policy():
+    """pi(. | the history so far) [A]; advances the GRU state."""
+    obs = _features(_STATE["ctx"], _STATE["t"], _STATE["counts"])
+    probs, _STATE["hidden"] = _step(obs, _STATE["ctx"], _STATE["hidden"])
+    return probs
+
+
+def act(last_opponent_move=None):
+    """This round's move given the opponent's previous move (None in round 1), as policygrad.Agent.act."""
+    global last_probs
+    if not _STATE:
+        reset()
+    if _STATE["my_last"] is not None:
+        _record(last_opponent_move)
+    probs = _policy()
+    last_probs = probs
+    cdf = _np.cumsum(probs)
+    move = int(min(_np.searchsorted(cdf, _STATE["rng"].random() * cdf[-1], side="right"), NUM_ACTIONS - 1))
+    _STATE["my_last"] = move
+    return move
+
+
+def probabilities(my_moves, opponent_moves):
+    """pi(. | history) [A] after the rounds (my_moves[i], opponent_moves[i]); leaves the match state alone."""
+    if len(my_moves) != len(opponent_moves):
+        raise ValueError(f"my_moves and opponent_moves must have the same length, got {len(my_moves)} and {len(opponent_moves)}")
+    global last_probs
+    saved, saved_probs = dict(_STATE), last_probs
+    try:
+        reset()
+        probs = _policy()
+        for me, opp in zip(my_moves, opponent_moves):
+            _STATE["my_last"] = int(me)
+            _record(opp)
+            probs = _policy()
+        return probs
+    finally:
+        _STATE.clear()
+        _STATE.update(saved)
+        last_probs = saved_probs
+
+
+def _get(obj, key, default=None):
+    if isinstance(obj, dict):
+        return obj.get(key, default)
+    return getattr(obj, key, default)
+
+
+def agent(observation, configuration):
+    """The Kaggle entry point: this round's sign (a Python int)."""
+    signs = _get(configuration, "signs", NUM_ACTIONS)
+    if signs != NUM_ACTIONS:
+        raise ValueError(f"this agent plays {NUM_ACTIONS} signs, the environment is configured for {signs}")
+    step = _get(observation, "step", 0)
+    if step == 0 or not _STATE:
+        reset()
+        return act(None)
+    return act(_get(observation, "lastOpponentAction"))
+'''
