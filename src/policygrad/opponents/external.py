@@ -34,6 +34,8 @@ import numbers
 import os
 import random
 import runpy
+import sys
+import types
 from typing import Any, Callable
 
 import torch
@@ -75,19 +77,28 @@ def _pyspiel():
     return pyspiel
 
 
-def _kaggle_agents_spec():
-    try:
-        spec = importlib.util.find_spec("kaggle_environments.envs.rps.agents")
-    except ImportError as e:
-        spec, err = None, e
-    else:
-        err = "no module kaggle_environments.envs.rps.agents"
-    if spec is None:
+_KAGGLE_PACKAGE = "_policygrad_kaggle_rps"
+
+
+def _kaggle_builtin_agents() -> dict[str, Callable]:
+    """A fresh copy (its own globals) of kaggle-environments' RPS agents, ``{name: agent}``.
+
+    The agents' file is run directly: importing ``kaggle_environments`` itself loads every one of
+    its environments (seconds, and noise on the terminal)."""
+    spec = importlib.util.find_spec("kaggle_environments")  # finds the package without running it
+    folder = os.path.join(list(spec.submodule_search_locations or [""])[0], "envs", "rps") if spec else ""
+    if not os.path.isfile(os.path.join(folder, "agents.py")):
         raise MissingExtraError(
-            f"kaggle built-in agents need kaggle-environments, which is not installed ({err}); "
-            "install it with: pip install 'policygrad[kaggle]'"
+            "kaggle built-in agents need kaggle-environments, which is not installed; install it with: pip install 'policygrad[kaggle]'"
         )
-    return spec
+    if _KAGGLE_PACKAGE not in sys.modules:  # a stand-in package, so that agents.py's "from .utils import" works
+        package = types.ModuleType(_KAGGLE_PACKAGE)
+        package.__path__ = [folder]
+        sys.modules[_KAGGLE_PACKAGE] = package
+    module_spec = importlib.util.spec_from_file_location(f"{_KAGGLE_PACKAGE}.agents", os.path.join(folder, "agents.py"))
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return dict(module.agents)
 
 
 def roshambo_bot_names() -> list[str]:
@@ -97,14 +108,7 @@ def roshambo_bot_names() -> list[str]:
 
 def kaggle_agent_names() -> list[str]:
     """The built-in RPS agents of kaggle-environments (``rock``, ``copy_opponent``, ``statistical``, ...)."""
-    return list(_load_module(_kaggle_agents_spec()).agents)
-
-
-def _load_module(spec):
-    """A fresh copy of a module (its own globals), not the one in ``sys.modules``."""
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return list(_kaggle_builtin_agents())
 
 
 def _check_rps(opp: Opponent) -> None:
@@ -187,9 +191,14 @@ class Roshambo(Opponent):
         return _check_move(move, f"roshambo:bot={self.bot}", self.t)
 
     def probs(self) -> torch.Tensor:
+        return self.next_move()[0]
+
+    def next_move(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(one-hot probs [N, A], moves [N]): every bot's move, asked once per round."""
         if self._probs is None:
-            self._probs = self.one_hot(torch.tensor([self._move(i) for i in range(self.n)], dtype=torch.long))
-        return self._probs.clone()
+            moves = torch.tensor([self._move(i) for i in range(self.n)], dtype=torch.long)
+            self._probs, self._moves = self.one_hot(moves), moves
+        return self._probs.clone(), self._moves.clone()
 
     def update(self, own_moves: torch.Tensor, agent_moves: torch.Tensor) -> None:
         for state, o, a in zip(self._states, own_moves.tolist(), agent_moves.tolist()):
@@ -251,7 +260,7 @@ class Kaggle(Opponent):
     def _load(self) -> Callable:
         """The agent function, from a fresh run of its file (or a fresh copy of the built-ins)."""
         if self.agent:
-            return getattr(_load_module(_kaggle_agents_spec()), "agents")[self.agent]
+            return _kaggle_builtin_agents()[self.agent]
         path = os.path.abspath(self.path)
         try:
             namespace = runpy.run_path(path, run_name="__kaggle_agent__")
@@ -288,9 +297,14 @@ class Kaggle(Opponent):
         return _check_move(move, self.label, self.t, self.num_actions)
 
     def probs(self) -> torch.Tensor:
+        return self.next_move()[0]
+
+    def next_move(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(one-hot probs [N, A], moves [N]): every bot's move, asked once per round."""
         if self._probs is None:
-            self._probs = self.one_hot(torch.tensor([self._move(i) for i in range(self.n)], dtype=torch.long))
-        return self._probs.clone()
+            moves = torch.tensor([self._move(i) for i in range(self.n)], dtype=torch.long)
+            self._probs, self._moves = self.one_hot(moves), moves
+        return self._probs.clone(), self._moves.clone()
 
     def update(self, own_moves: torch.Tensor, agent_moves: torch.Tensor) -> None:
         own, agent = own_moves.tolist(), agent_moves.tolist()
