@@ -193,6 +193,117 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_tournament(args) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .tournament import plot_tournament, run_tournament, split_names, suite
+
+    opponents = split_names(args.opponents) if args.opponents else []
+    for name in args.suite or []:
+        opponents += [o for o in suite(name) if o not in opponents]
+    if not opponents:
+        raise ValueError("no opponents: give --opponents SPEC,... and/or --suite roshambo|kaggle")
+    columns = (TextColumn("[bold]tournament"), BarColumn(), MofNCompleteColumn(), TextColumn("matches"), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True, disable=args.json or args.quiet) as bar:
+        task = bar.add_task("tournament", total=None)
+        result = run_tournament(
+            split_names(args.agents), opponents, args.rounds, args.seeds, args.game, args.jobs,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    if args.plot:
+        plot_tournament(result, args.plot)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+        return 0
+
+    def fmt(mean, ci95):
+        return "forfeit" if mean is None else f"{mean:+.3f}" + (f" ± {ci95:.3f}" if ci95 is not None else "")
+
+    table = Table(title=f"leaderboard: mean reward per round over the field ({len(result.opponents)} opponents, {result.rounds} rounds x {len(result.seeds)} seeds, 95% interval)")
+    for col in ("rank", "agent", "mean", "W/D/L", "forfeits", "worst opponent"):
+        table.add_column(col, justify="right" if col in ("rank", "mean", "W/D/L", "forfeits") else "left")
+    for e in result.leaderboard:
+        worst = f"{e['worst_opponent']} ({e['worst_mean']:+.3f})" if e["worst_opponent"] else "-"
+        table.add_row(str(e["rank"]), e["agent"], fmt(e["mean"], e["ci95"]), f"{e['wins']}/{e['draws']}/{e['losses']}", str(e["forfeits"]), worst)
+    console.print(table)
+    pairs = Table(title="mean reward per round of each agent (columns) against each opponent (rows)")
+    pairs.add_column("opponent")
+    for agent in result.agents:
+        pairs.add_column(agent, justify="right")
+    for opp in result.opponents:
+        pairs.add_row(opp, *(fmt(result.pair(a, opp)["mean"], result.pair(a, opp)["ci95"]) for a in result.agents))
+    console.print(pairs)
+    for p in result.pairs:
+        if p["forfeits"]:
+            console.print(f"{p['agent']} vs {p['opponent']}: {p['forfeits']} of {p['matches']} matches forfeited: {'; '.join(p['errors'])}", highlight=False, markup=False)
+    if args.plot:
+        console.print(f"heat map: {args.plot}")
+    return 0
+
+
+def parse_move(text: str, game) -> int:
+    """A move typed by a person: its name, a unique prefix of it (r, p, s), or its number."""
+    word = text.strip().lower()
+    if not word:
+        raise ValueError("empty line")
+    if word.isdigit():
+        return game.move_index(word)
+    names = [a.lower() for a in game.actions]
+    if word in names:
+        return names.index(word)
+    matches = [i for i, name in enumerate(names) if name.startswith(word)]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise ValueError(f"{text.strip()!r} could be {' or '.join(names[i] for i in matches)}")
+    raise ValueError(f"unknown move {text.strip()!r}")
+
+
+def cmd_play(args) -> int:
+    from .games import make_game
+    from .tournament import make_player
+
+    game = make_game(args.game)
+    player = make_player(args.agent, game)
+    player.reset(args.seed)
+    names = game.actions
+    hint = ", ".join(names) + " (or a prefix: " + "/".join(n[0] if [m[0] for m in names].count(n[0]) == 1 else n[:2] for n in names) + f"; or 0-{len(names) - 1})"
+    out = sys.stdout
+    out.write(f"You play {game.name} against {args.agent}. Type {hint}; Ctrl-D ends the game.\n")
+    played = wins = ties = losses = 0
+    score = 0.0
+    last = None
+    try:
+        while args.rounds is None or played < args.rounds:
+            agent_move = player.act(last)  # fixed before the person's move is read
+            probs = player.last_probs
+            while True:
+                out.write(f"round {played + 1}, your move: ")
+                out.flush()
+                line = sys.stdin.readline()
+                if not line:
+                    raise EOFError
+                try:
+                    move = parse_move(line, game)
+                    break
+                except ValueError as e:
+                    out.write(f"{e}; type {hint}\n")
+            reward = float(game.payoff[move, agent_move])
+            played += 1
+            score += reward
+            wins, ties, losses = wins + (reward > 0), ties + (reward == 0), losses + (reward < 0)
+            verdict = "you win" if reward > 0 else "you lose" if reward < 0 else "tie"
+            out.write(f"agent played {names[agent_move]}: {verdict}. score {score:+g} (you {wins}, agent {losses}, ties {ties})\n")
+            if probs is not None:
+                out.write("agent's probabilities: " + ", ".join(f"{n} {p:.2f}" for n, p in zip(names, probs)) + "\n")
+            last = move
+    except (EOFError, KeyboardInterrupt):
+        out.write("\n")
+    out.write(f"game over after {played} rounds: you won {wins}, tied {ties}, lost {losses}; your score {score:+g}\n")
+    out.flush()
+    return 0
+
+
 def cmd_plot(args) -> int:
     from .plots import plot_run
 
@@ -295,6 +406,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="demo-out", help="folder for the run and its plots")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("tournament", help="every agent against every opponent: leaderboard, JSON, heat map")
+    p.add_argument("--agents", required=True, help="comma-separated: registered players (uniform, ...), checkpoint paths or opponent specs")
+    p.add_argument("--opponents", help="comma-separated opponent specs, e.g. frequency,roshambo:bot=iocainebot,kaggle:path=agent.py")
+    p.add_argument("--suite", action="append", choices=("roshambo", "kaggle"), help="add a field of outside bots (repeatable)")
+    p.add_argument("--rounds", type=int, default=1000, help="rounds per match")
+    p.add_argument("--seeds", type=int, default=3, help="matches per (agent, opponent) pair, seeds 0..S-1")
+    p.add_argument("--game", default="rps")
+    p.add_argument("--jobs", type=int, default=None, help="worker processes (default: the number of CPUs; 1: no subprocesses)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--plot", metavar="FILE", help="write a heat map PNG")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_tournament)
+
+    p = sub.add_parser("play", help="play rock, paper or scissors against an agent in the terminal")
+    p.add_argument("agent", nargs="?", default="uniform", help="a checkpoint, a registered player or an opponent spec (default uniform)")
+    p.add_argument("--rounds", type=int, default=None, help="stop after N rounds (default: until Ctrl-D)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the agent's draws")
+    p.add_argument("--game", default="rps")
+    p.set_defaults(func=cmd_play)
     return parser
 
 

@@ -142,9 +142,12 @@ def make_player(name: str, game: str | Game = "rps"):
 
 
 def split_names(text: str) -> list[str]:
-    """Split a comma-separated list of agents or opponent specs whose own parameters may hold commas:
-    a piece with ``=`` and no ``:`` continues the previous one (``markov:order=2,decay=0.9,uniform``
-    -> two names)."""
+    """Split a comma-separated list of agents or opponent specs whose own parameters may hold commas.
+
+    A piece starts a new name when it is a registered player, an existing path, or begins with an
+    opponent's name; anything else continues the previous one:
+    ``"uniform,markov:order=2,decay=0.9,mixed:probs=0.5,0.3,0.2"`` -> three names."""
+    from .opponents import EXTERNAL, REGISTRY
     from .opponents.base import split_top_level
 
     names: list[str] = []
@@ -152,7 +155,9 @@ def split_names(text: str) -> list[str]:
         piece = piece.strip()
         if not piece:
             continue
-        if names and "=" in piece and ":" not in piece:
+        head = piece.split(":", 1)[0]
+        starts = piece in PLAYERS or os.path.exists(piece) or ((head in REGISTRY or head in EXTERNAL) and (":" in piece or "=" not in piece))
+        if names and not starts:
             names[-1] += "," + piece
         else:
             names.append(piece)
@@ -420,7 +425,8 @@ def plot_tournament(result: Tournament, path: str) -> str:
     ax.set_yticks(range(len(result.agents)), result.agents, fontsize=9)
     if grid.size <= 200:
         for (i, j), v in np.ndenumerate(grid):
-            ax.text(j, i, "F" if np.isnan(v) else f"{v:+.2f}", ha="center", va="center", fontsize=7)
+            dark = not np.isnan(v) and abs(v) > 0.6 * scale
+            ax.text(j, i, "F" if np.isnan(v) else f"{v:+.2f}", ha="center", va="center", fontsize=7, color="white" if dark else "black")
     ax.set_title(f"mean reward per round of the agent ({result.rounds} rounds x {len(result.seeds)} seeds; grey/F: forfeit)")
     fig.colorbar(im, ax=ax, fraction=0.03, pad=0.02)
     return save_figure(fig, path)
