@@ -338,6 +338,98 @@ def _add_train_options(p) -> None:
             p.add_argument(flag, dest=f.name, type={"int": int, "float": float, "str": str}[kind], default=None, help=f"{helps[f.name]} (default {f.default})")
 
 
+def cmd_exploitability(args) -> int:
+    from .exploitability import checkpoint_exploitability
+
+    result = checkpoint_exploitability(args.checkpoint, max_states=args.max_states, iterations=args.iterations, seed=args.seed)
+    if args.json:
+        print(json.dumps({"checkpoint": args.checkpoint, **result.to_dict()}, indent=2))
+        return 0
+    label = "exact" if result.exact else f"APPROXIMATE (a lower bound, ± {result.ci95:.4f})"
+    console.print(
+        f"exploitability of {args.checkpoint}: {result.value:.4f} per round over {result.rounds} rounds ({label}; {result.method}"
+        + (f", {result.states:,} states" if result.exact else "") + f", {result.seconds:.1f} s)",
+        highlight=False,
+    )
+    return 0
+
+
+def _seeds(text: str) -> tuple[int, ...]:
+    """``3`` -> seeds 0, 1, 2; ``4,7`` -> seeds 4 and 7."""
+    values = _ints(text)
+    if len(values) == 1 and "," not in text:
+        if values[0] < 1:
+            raise argparse.ArgumentTypeError(f"--seeds needs a count >= 1 or a comma-separated list, got {text!r}")
+        return tuple(range(values[0]))
+    return values
+
+
+def cmd_compare(args) -> int:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .baselines import CompareSettings, compare, plot_compare
+    from .opponents import split_specs
+
+    kwargs = {"opponents": tuple(split_specs(args.opponents)), "agents": tuple(a.strip() for a in args.agents.split(",")), "seeds": args.seeds}
+    if args.eval_opponents:
+        kwargs["eval_opponents"] = tuple(split_specs(args.eval_opponents))
+    for name in ("game", "rounds", "context", "iterations", "batch", "matches"):
+        if getattr(args, name) is not None:
+            kwargs[name] = getattr(args, name)
+    settings = CompareSettings(**kwargs)
+    columns = (TextColumn("[bold]compare"), BarColumn(), TextColumn("{task.completed}/{task.total} {task.fields[label]}"), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True, disable=args.json or args.quiet) as bar:
+        task = bar.add_task("compare", total=None, label="")
+        report = compare(settings, progress=lambda done, total, label: bar.update(task, completed=done, total=total, label=label), save_dir=args.save)
+    if args.plot:
+        import os
+
+        report["plot"] = plot_compare(report, os.path.join(args.plot, "compare.png"))
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    evals = report["evaluation_opponents"]
+    table = Table(title=f"reward per round of the trained agent (mean over seeds {list(settings.seeds)}, 95% interval; T={settings.rounds}, k={settings.context})")
+    for col in ("agent", "trained vs", "exploitability", *evals, "train s"):
+        table.add_column(col, justify="left" if col in ("agent", "trained vs") else "right")
+    for e in report["entries"]:
+        cells = [f"{e['reward'][v]['mean']:+.3f} ± {e['reward'][v]['ci95']:.3f}" for v in evals]
+        table.add_row(e["agent"], e["opponent"], f"{e['exploitability']:.3f} ± {e['exploitability_ci95']:.3f}", *cells, f"{e['train_seconds']:.1f}")
+    console.print(table)
+    console.print(f"exploitability: exact (dynamic programming), reward per round a best-responding opponent takes; {report['seconds']:.0f} s in all")
+    if args.plot:
+        console.print(f"plot: {report['plot']}")
+    return 0
+
+
+def cmd_selfplay(args) -> int:
+    import os
+
+    from .selfplay import SelfPlayConfig, plot_selfplay, selfplay
+
+    games = args.game or ["rps", "weighted-rps:weights=1,2,3"]
+    methods = [m.strip() for m in args.methods.split(",")]
+    results = []
+    for game in games:
+        for method in methods:
+            cfg = SelfPlayConfig(game=game, method=method, iterations=args.iterations, lr=args.lr, alpha=args.alpha, magnet_rate=args.magnet_rate, feedback=args.feedback, rounds=args.rounds, seed=args.seed)
+            results.append(selfplay(cfg))
+    plots = plot_selfplay(results, os.path.join(args.plot, "selfplay_simplex.png"), os.path.join(args.plot, "selfplay_exploitability.png")) if args.plot else []
+    if args.json:
+        print(json.dumps({"runs": [r.summary() for r in results], "plots": plots}, indent=2))
+        return 0
+    table = Table(title=f"self-play: exploitability of the pair (reward per round a best response takes), {args.feedback} feedback")
+    for col in ("game", "method", "it 100", "it 1000", f"last (it {args.iterations})", "average policy"):
+        table.add_column(col, justify="left" if col in ("game", "method") else "right")
+    for r in results:
+        e = r.exploitability
+        table.add_row(r.config.game, r.config.method, *(f"{float(e[i]):.2e}" if i < len(e) else "-" for i in (100, 1000)), f"{r.final:.2e}", f"{r.final_average:.2e}")
+    console.print(table)
+    for path in plots:
+        console.print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="policygrad", description=__doc__)
     parser.add_argument("--version", action="version", version=f"policygrad {__version__}")
@@ -426,6 +518,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the agent's draws")
     p.add_argument("--game", default="rps")
     p.set_defaults(func=cmd_play)
+    p = sub.add_parser("exploitability", help="how much a perfect adaptive opponent takes from a checkpoint's agent, per round")
+    p.add_argument("checkpoint", help="checkpoint.pt (policy-gradient or baseline) or its run directory")
+    p.add_argument("--max-states", type=int, default=2_000_000, help="above this many states in one round, fall back to the approximate method")
+    p.add_argument("--iterations", type=int, default=300, help="approximate method (recurrent policies): the best-response learner's iterations")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_exploitability)
+
+    p = sub.add_parser("compare", help="policy gradient vs Q-learning, DQN and deterministic policies: reward against adaptive opponents and exact exploitability")
+    p.add_argument("--opponents", default="best-response,frequency,markov,exploiter", help="comma-separated opponent specs every agent trains against")
+    p.add_argument("--agents", default="pg,q-learning,dqn,deterministic", help="comma-separated: pg, q-learning, dqn, deterministic (argmax of pg)")
+    p.add_argument("--seeds", type=_seeds, default=(0, 1), help="a count S (seeds 0..S-1) or a comma-separated list (default 2)")
+    p.add_argument("--eval-opponents", default=None, help="opponents each trained agent meets (default: the training ones plus best-response, frequency, markov, exploiter)")
+    p.add_argument("--game", default=None, help="default rps")
+    p.add_argument("--rounds", type=int, default=None, help="T (default 20)")
+    p.add_argument("--context", type=int, default=None, help="k (default 1)")
+    p.add_argument("--iterations", type=int, default=None, help="training batches per agent (default 150)")
+    p.add_argument("--batch", type=int, default=None, help="matches per batch (default 64)")
+    p.add_argument("--matches", type=int, default=None, help="evaluation matches (default 500)")
+    p.add_argument("--save", metavar="DIR", help="write every trained agent as a checkpoint (Agent.load reads them)")
+    p.add_argument("--plot", metavar="DIR", help="write DIR/compare.png")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("selfplay", help="two policy-gradient learners against each other: gradient ascent circles, MMD converges")
+    p.add_argument("--game", action="append", help="a game (repeat for several; default rps and weighted-rps:weights=1,2,3)")
+    p.add_argument("--methods", default="gradient,entropy,mmd", help="comma-separated: gradient, entropy, mmd")
+    p.add_argument("--iterations", type=int, default=2000)
+    p.add_argument("--lr", type=float, default=0.1, help="eta, the step size")
+    p.add_argument("--alpha", type=float, default=0.5, help="entropy / mmd regularisation weight")
+    p.add_argument("--magnet-rate", type=float, default=0.05, help="mmd: how fast the magnet follows the policy")
+    p.add_argument("--feedback", default="exact", choices=("exact", "sampled"), help="exact expected payoffs, or rounds played in the PettingZoo env")
+    p.add_argument("--rounds", type=int, default=10, help="sampled feedback: rounds per iteration")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--plot", metavar="DIR", help="write DIR/selfplay_simplex.png and DIR/selfplay_exploitability.png")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_selfplay)
     return parser
 
 
