@@ -16,6 +16,15 @@ from policygrad.optimum import _row_ids, _solve, brute_force_optimum, optimum
 
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # the levels are small tensors: one thread is faster, and much faster on a busy machine
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def standalone(name: str) -> bool:
     """Whether a registered opponent plays from its spec alone (``best-response`` needs the agent's
     policy attached first; it is tested on its own below)."""
