@@ -16,7 +16,8 @@ log-probabilities out), so rollouts, evaluation, the exact exploitability and
   epsilon-soft at the final epsilon.
 * ``deterministic``: the argmax of a trained policy-gradient policy, or a fixed pure strategy.
 
-Greedy ties are spread evenly (an untrained table is uniform, not "always rock").
+Greedy ties go to the lowest index (as ``np.argmax`` and :class:`~policygrad.policies.DeterministicView`),
+so every trained form is exactly epsilon-soft (or deterministic), in every state.
 
 Checkpoints: :func:`save_baseline` writes them with :func:`policygrad.checkpoint.save_checkpoint`
 (kinds ``q-learning``, ``dqn``, ``deterministic``); :func:`agent_from_checkpoint` loads them.
@@ -122,17 +123,15 @@ class BaselineConfig:
 
 
 def _eps_soft_logp(q_NA: torch.Tensor, epsilon: float) -> torch.Tensor:
-    """log(eps / A + (1 - eps) * uniform over argmax_a Q(s, a)), [..., A]."""
-    top = (q_NA >= q_NA.max(-1, keepdim=True).values).to(q_NA.dtype)
-    greedy = top / top.sum(-1, keepdim=True)
+    """log(eps / A + (1 - eps) * 1[a = argmax_b Q(s, b)]), [..., A] (the lowest index on ties, as np.argmax)."""
+    greedy = torch.nn.functional.one_hot(q_NA.argmax(-1), q_NA.shape[-1]).to(q_NA.dtype)
     return (epsilon / q_NA.shape[-1] + (1 - epsilon) * greedy).log()
 
 
 class QTablePolicy(nn.Module):
     """Epsilon-soft policy of a Q table over the context of the last K rounds (no round feature).
 
-    ``table``: [C, A] action values; ``epsilon``: the exploration rate (0: greedy, deterministic
-    up to ties)."""
+    ``table``: [C, A] action values; ``epsilon``: the exploration rate (0: greedy, deterministic)."""
 
     recurrent = False
 
