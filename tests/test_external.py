@@ -105,16 +105,20 @@ def test_roshambo_contract_and_limits():
         make_opponent("roshambo:bot=nobody")
     with pytest.raises(ValueError, match="rock, paper, scissors only"):
         Engine("roshambo:bot=rockbot", game="rpsls").reset()
-    e = Engine("roshambo:bot=rockbot,rounds=3", n=1, rounds=5)
+    e = Engine("roshambo:bot=rockbot", n=1, rounds=1001)
     e.reset()
-    for _ in range(2):
+    for _ in range(999):
         e.step(torch.tensor([0]))
-    with pytest.raises(BotError, match=r"built for 3 rounds; use roshambo:bot=rockbot,rounds=N"):
-        e.step(torch.tensor([0]))  # the 4th move would overflow the bot's history
+    with pytest.raises(BotError, match=r"built for 1000 rounds; use roshambo:bot=rockbot,rounds=N"):
+        e.step(torch.tensor([0]))  # the 1001st move would overflow the bot's history
+    with pytest.raises(ValueError, match=r"'rounds'; allowed: an integer in \[1000, 100000\]"):
+        make_opponent("roshambo:bot=rockbot,rounds=30")  # shorter histories crash some of the C bots
     assert with_rounds(make_opponent("roshambo:bot=rockbot"), 2000).rounds == 2000
-    assert with_rounds(make_opponent("roshambo:bot=rockbot,rounds=50"), 2000).rounds == 50
-    assert split_specs("roshambo:bot=rockbot,frequency,roshambo:bot=copybot,rounds=20") == [
-        "roshambo:bot=rockbot", "frequency", "roshambo:bot=copybot,rounds=20"
+    assert with_rounds(make_opponent("roshambo:bot=rockbot"), 30).rounds == 1000
+    assert with_rounds(make_opponent("roshambo:bot=rockbot,rounds=3000"), 2000).rounds == 3000
+    assert with_rounds(make_opponent("kaggle:agent=rock"), 30).rounds == 30 if HAS_KAGGLE else True
+    assert split_specs("roshambo:bot=rockbot,frequency,roshambo:bot=copybot,rounds=2000") == [
+        "roshambo:bot=rockbot", "frequency", "roshambo:bot=copybot,rounds=2000"
     ]  # fmt: skip
 
 

@@ -20,7 +20,9 @@ Scores are the agent's: mean reward per round of a pair over its completed match
 interval over seeds (normal approximation, as :func:`policygrad.evaluate.match_stats`); an agent's
 mean is the average of its pair means over the field, its interval combines the pairs'
 standard errors. A forfeit counts as a loss of the side that forfeited (and a win of the other) in
-wins/draws/losses, and leaves no reward in the means.
+wins/draws/losses, and leaves no reward in the means. A match whose process died (a bot that
+crashed the interpreter) is replayed alone; if it kills its process again it is a forfeit of
+unknown side (``"crash"``), counted in neither wins nor losses.
 """
 
 from __future__ import annotations
@@ -302,10 +304,10 @@ def _summarise(agents: list[str], opponents: list[str], matches: list[dict], rou
         for opponent in opponents:
             ms = [m for m in matches if m["agent"] == agent and m["opponent"] == opponent]
             totals = [m["total"] for m in ms if m["forfeit"] is None]
-            lost = sum(m["forfeit"] in ("agent", "crash") for m in ms)
+            lost = sum(m["forfeit"] == "agent" for m in ms)
             won = sum(m["forfeit"] == "opponent" for m in ms)
             row = {"agent": agent, "opponent": opponent, "mean": None, "ci95": None, "matches": len(ms), "completed": len(totals),
-                   "wins": won, "draws": 0, "losses": lost, "forfeits": lost + won,
+                   "wins": won, "draws": 0, "losses": lost, "forfeits": len(ms) - len(totals),
                    "errors": sorted({m["error"] for m in ms if m["error"]})}  # fmt: skip
             if totals:
                 s = match_stats(torch.tensor(totals, dtype=torch.float64), rounds)
@@ -418,8 +420,7 @@ def plot_tournament(result: Tournament, path: str) -> str:
             grid[result.agents.index(p["agent"]), result.opponents.index(p["opponent"])] = p["mean"]
     scale = float(make_game(result.game).payoff.abs().max())
     fig, ax = plt.subplots(figsize=(max(6.0, 0.32 * len(result.opponents) + 3), max(2.5, 0.45 * len(result.agents) + 2)))
-    cmap = plt.get_cmap("RdBu").copy()
-    cmap.set_bad("0.75")  # forfeited pairs
+    cmap = plt.get_cmap("RdBu").with_extremes(bad="0.75")  # grey: forfeited pairs
     im = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=-scale, vmax=scale, aspect="auto")
     ax.set_xticks(range(len(result.opponents)), [o.split("=", 1)[-1] if o.startswith(("roshambo:", "kaggle:")) else o for o in result.opponents], rotation=90, fontsize=8)
     ax.set_yticks(range(len(result.agents)), result.agents, fontsize=9)

@@ -144,9 +144,12 @@ def _check_move(value: Any, who: str, round_: int, num_actions: int = 3) -> int:
 
 
 def with_rounds(opponent: Opponent, rounds: int) -> Opponent:
-    """``opponent`` told the match length ``rounds`` (an outside bot's horizon), unless its spec set one."""
-    if isinstance(opponent, EXTERNAL_OPPONENTS) and opponent.config["rounds"] == 1000 and rounds != 1000:
-        return type(opponent)(**{**opponent.config, "rounds": rounds})
+    """``opponent`` told the match length ``rounds``: a RoShamBo bot built for at least that many
+    throws, a Kaggle agent told ``episodeSteps = rounds + 1`` (unless its spec set a length)."""
+    if isinstance(opponent, Roshambo) and rounds > opponent.rounds:
+        return Roshambo(**{**opponent.config, "rounds": rounds})
+    if isinstance(opponent, Kaggle) and opponent.config["rounds"] == 1000 and rounds != 1000:
+        return Kaggle(**{**opponent.config, "rounds": rounds})
     return opponent
 
 
@@ -161,7 +164,8 @@ class Roshambo(Opponent):
     name = "roshambo"
     params = (
         Text("bot", "text", "", "a bot name of pyspiel.roshambo_bot_names(), e.g. iocainebot"),
-        Param("rounds", "int", 1000, "the match length the bot is built for (num_throws)", 1, 100_000),
+        # fewer than the competition's 1000 throws crashes some bots (memory errors in their C code)
+        Param("rounds", "int", 1000, "the longest match the bot is built for (num_throws, at least the competition's 1000)", 1000, 100_000),
     )
     memory_depth = float("inf")
     stochastic = True
