@@ -41,7 +41,7 @@ class Cheater(Crasher):
         return 7 if self.t == 2 else 0
 
 
-def test_players_resolve_names(tmp_path):
+def test_players_resolve_names(tmp_path, monkeypatch):
     p = make_player("uniform")
     p.reset(0)
     assert p.act() in (0, 1, 2) and p.last_probs == pytest.approx([1 / 3] * 3)
@@ -58,6 +58,13 @@ def test_players_resolve_names(tmp_path):
         make_player(str(tmp_path / "missing.pt"))
     with pytest.raises(ValueError, match="last_opponent_move must be a move in 0..2"):
         beat.act(5)
+    online = make_player("online")  # registered lazily as "policygrad.online:OnlineAgent"
+    online.reset(1)
+    assert type(online).__name__ == "OnlineAgent" and online.act() in (0, 1, 2)
+    with monkeypatch.context() as m:
+        m.chdir(tmp_path)  # no runs/meta here
+        with pytest.raises(FileNotFoundError, match="policygrad train --config agents/meta.toml --run-dir runs/meta"):
+            make_player("meta")
     assert split_names("uniform,markov:order=2,decay=0.9,mixed:probs=0.5,0.3,0.2,beat-last") == [
         "uniform", "markov:order=2,decay=0.9", "mixed:probs=0.5,0.3,0.2", "beat-last"
     ]  # fmt: skip
@@ -141,7 +148,7 @@ def test_leaderboard_numbers():
     assert again.matches == result.matches
 
 
-def test_bad_tournaments_stop_before_any_match():
+def test_bad_tournaments_stop_before_any_match(tmp_path):
     with pytest.raises(ValueError, match="unknown agent 'nobody'"):
         run_tournament(["nobody"], ["frequency"], rounds=10, seeds=1)
     with pytest.raises(ValueError, match="unknown opponent 'nobody'"):
@@ -152,6 +159,9 @@ def test_bad_tournaments_stop_before_any_match():
         run_tournament(["uniform"], ["frequency"], rounds=5, jobs=0)
     with pytest.raises(ValueError, match="opponents given twice"):
         run_tournament(["uniform"], ["frequency", "frequency"], rounds=5)
+    with pytest.raises(ValueError, match="outside bots play rock, paper, scissors only; got the game rpsls"):
+        (tmp_path / "rock.py").write_text("def agent(observation, configuration):\n    return 0\n")
+        run_tournament(["uniform"], [f"kaggle:path={tmp_path / 'rock.py'}"], rounds=5, game="rpsls")
     with pytest.raises(ValueError, match="unknown suite 'chess'; allowed: roshambo, kaggle"):
         suite("chess")
 

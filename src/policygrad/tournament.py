@@ -100,9 +100,21 @@ class OpponentPlayer:
         return self.my_last
 
 
+def _meta_agent(game: Game):
+    """The meta-trained recurrent agent: the checkpoint ``agents/meta.toml`` trains into ``runs/meta``."""
+    from .agent import Agent
+
+    if not os.path.exists(os.path.join("runs", "meta", "checkpoint.pt")):
+        raise FileNotFoundError("the 'meta' agent is the checkpoint runs/meta/checkpoint.pt, which does not exist here; "
+                                "train it with: policygrad train --config agents/meta.toml --run-dir runs/meta")  # fmt: skip
+    return Agent.load(os.path.join("runs", "meta"))
+
+
 # name -> factory(game) -> Player, or "module:attribute" of such a factory (imported on first use)
 PLAYERS: dict[str, Callable[..., Any] | str] = {
     "uniform": lambda game="rps": OpponentPlayer("mixed", game),
+    "online": "policygrad.online:OnlineAgent",
+    "meta": _meta_agent,
 }
 
 
@@ -373,8 +385,10 @@ def run_tournament(
     g = make_game(game)
     for name in agents:
         make_player(name, g)
+    from .opponents.external import check_game
+
     for spec in opponents:
-        make_opponent(spec)
+        check_game(make_opponent(spec), g)
     tasks = [(a, o, rounds, s, g.name) for a in agents for o in opponents for s in range(seeds)]
     matches = _run_tasks(tasks, jobs, progress)
     board, pairs = _summarise(agents, opponents, matches, rounds)

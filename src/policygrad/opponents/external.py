@@ -42,7 +42,7 @@ import torch
 
 from .base import Opponent, Param
 
-__all__ = ["Roshambo", "Kaggle", "EXTERNAL_OPPONENTS", "BotError", "MissingExtraError", "roshambo_bot_names", "kaggle_agent_names", "with_rounds"]
+__all__ = ["Roshambo", "Kaggle", "EXTERNAL_OPPONENTS", "BotError", "MissingExtraError", "roshambo_bot_names", "kaggle_agent_names", "with_rounds", "check_game"]
 
 RPS_MOVES = ("rock", "paper", "scissors")
 
@@ -111,9 +111,14 @@ def kaggle_agent_names() -> list[str]:
     return list(_kaggle_builtin_agents())
 
 
+def check_game(opponent: Opponent, game) -> None:
+    """A clear error when an outside bot is asked to play a game other than rock-paper-scissors."""
+    if isinstance(opponent, EXTERNAL_OPPONENTS) and tuple(a.lower() for a in game.actions) != RPS_MOVES:
+        raise ValueError(f"{opponent.name}: outside bots play rock, paper, scissors only; got the game {game.name} with moves {', '.join(game.actions)}")
+
+
 def _check_rps(opp: Opponent) -> None:
-    if tuple(a.lower() for a in opp.game.actions) != RPS_MOVES:
-        raise ValueError(f"{opp.name}: outside bots play rock, paper, scissors only; got the game {opp.game.name} with moves {', '.join(opp.game.actions)}")
+    check_game(opp, opp.game)
 
 
 def _seed_everything(generator: torch.Generator | None) -> int:
