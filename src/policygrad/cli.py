@@ -112,8 +112,13 @@ def cmd_gradcheck(args) -> int:
 
 
 def cmd_optimum(args) -> int:
+    import torch
+
     from .optimum import optimum
 
+    if args.threads < 1:
+        raise ValueError(f"--threads must be an integer >= 1, got {args.threads}")
+    torch.set_num_threads(args.threads)
     result = optimum(args.opponent, args.rounds, args.game, max_states=args.max_states)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
@@ -124,6 +129,7 @@ def cmd_optimum(args) -> int:
         f"{result.state}, {result.states_total:,} states (largest round {result.states_max:,}), "
         f"{result.seconds:.1f} s",
         highlight=False,
+        markup=False,
     )
     return 0
 
@@ -459,6 +465,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=int, required=True, help="T, rounds per match (>= 1)")
     p.add_argument("--game", default="rps", help="rps, rpsls, weighted-rps:weights=1,2,3, matrix:rows=...")
     p.add_argument("--max-states", type=int, default=2_000_000, help="refuse when one round holds more distinct states")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (the levels are small tensors: 1 is usually fastest)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_optimum)
 
