@@ -86,6 +86,32 @@ def test_encoding_helpers():
     assert torch.equal(encoding.context_from_obs(obs, 3, 2), ctx)
 
 
+@pytest.mark.parametrize("a, k", [(3, 0), (3, 1), (3, 2), (3, 3), (3, 4), (5, 2), (5, 3)])
+def test_encode_matches_a_plain_loop(a, k):
+    # (3, 4) and (5, 3) have more than 4096 contexts: the slot-by-slot path; the others: one table.
+    n = 50
+    g = torch.Generator().manual_seed(k)
+    ctx = torch.randint(-1, a * a, (n, k), generator=g)
+    counts = torch.randint(0, 4, (n, 2, a), generator=g).double()
+    counts[:, 1] = counts[:, 1].flip(1)
+    counts[:, 0, 0] += 1  # at least one round played
+    frac = torch.rand(n, generator=g) * 1.5
+    obs = encoding.encode(ctx, a, frac, counts)
+    expected = torch.zeros(n, k * a * a + 1 + 2 * a)
+    for i in range(n):
+        for j in range(k):
+            if ctx[i, j] >= 0:
+                expected[i, j * a * a + ctx[i, j]] = 1
+        expected[i, k * a * a] = min(float(frac[i]), 1.0)
+        expected[i, k * a * a + 1 :] = (counts[i] / counts[i, 0].sum()).reshape(-1)
+    assert obs.dtype == torch.float32
+    assert torch.allclose(obs, expected)
+    assert torch.equal(encoding.context_from_obs(obs, a, k), ctx)
+    out = torch.empty(n, k * a * a + 1)
+    assert encoding.encode(ctx, a, 0.25, out_NF=out) is out
+    assert (out[:, k * a * a] == 0.25).all()
+
+
 # -- rewards, rounds and done -----------------------------------------------------------------------
 
 
@@ -173,6 +199,16 @@ def test_opponent_fixes_its_distribution_before_the_agent_moves():
     assert torch.equal(fixed, torch.full((2, 3), 1 / 3))
 
 
+def build(spec):
+    """An opponent from its spec; a white-box one (with ``attach``) reads a fixed tabular policy."""
+    opp = make_opponent(spec)
+    if hasattr(opp, "attach"):
+        from policygrad.policies import TabularPolicy
+
+        opp.attach(TabularPolicy(3, 1), context=1, counts=False, rounds=5)
+    return opp
+
+
 @pytest.mark.parametrize("spec", sorted(REGISTRY))
 def test_the_current_move_cannot_change_the_opponents_move(spec):
     # Two engines with the same seed and the same history; in round 4 the agents differ.
@@ -180,7 +216,7 @@ def test_the_current_move_cannot_change_the_opponents_move(spec):
     n = 64
     g = torch.Generator().manual_seed(1)
     history = torch.randint(0, 3, (3, n), generator=g)
-    e1, e2 = Engine(spec, n=n, rounds=5, seed=3), Engine(spec, n=n, rounds=5, seed=3)
+    e1, e2 = Engine(build(spec), n=n, rounds=5, seed=3), Engine(build(spec), n=n, rounds=5, seed=3)
     e1.reset(), e2.reset()
     for t in range(3):
         e1.step(history[t]), e2.step(history[t])
@@ -247,6 +283,19 @@ def test_sample_frequencies_match_the_probabilities():
     freq = torch.bincount(x, minlength=3).double() / n
     se = (p.double() * (1 - p.double()) / n).sqrt()
     assert ((freq - p.double()).abs() < 5 * se).all()  # 5 standard errors
+
+
+def test_keep_freed_memory_runs_once(monkeypatch):
+    import policygrad.engine as engine_module
+
+    monkeypatch.setattr(engine_module, "_malloc_tuned", False)
+    monkeypatch.setenv("POLICYGRAD_MALLOC_TOP_PAD_MIB", "0")
+    assert engine_module.keep_freed_memory() is False  # 0: leave malloc alone
+    monkeypatch.setattr(engine_module, "_malloc_tuned", False)
+    monkeypatch.setenv("POLICYGRAD_MALLOC_TOP_PAD_MIB", "lots")
+    with pytest.raises(ValueError, match="POLICYGRAD_MALLOC_TOP_PAD_MIB must be a whole number of MiB"):
+        engine_module.keep_freed_memory()
+    assert engine_module.keep_freed_memory() is False  # once per process
 
 
 # -- bad input ---------------------------------------------------------------------------------------

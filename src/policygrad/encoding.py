@@ -17,6 +17,8 @@ Observation layout, F = K*A^2 + 1 (+ 2A with counts):
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 __all__ = [
@@ -58,8 +60,25 @@ def context_index(ctx_NK: torch.Tensor, num_actions: int) -> torch.Tensor:
     k = ctx_NK.shape[1]
     if k == 0:
         return torch.zeros(ctx_NK.shape[0], dtype=torch.long, device=ctx_NK.device)
-    weights = base ** torch.arange(k - 1, -1, -1, device=ctx_NK.device)
-    return ((ctx_NK + 1) * weights).sum(dim=1)
+    index_N = ctx_NK[:, 0] + 1
+    for j in range(1, k):  # Horner's rule over the K slots, oldest first
+        index_N = index_N * base + (ctx_NK[:, j] + 1)
+    return index_N
+
+
+# Up to this many distinct contexts, the whole one-hot block of a row is read from one table
+# [(A^2+1)^K, K*A^2] with a single gather; above it (long contexts), slot by slot.
+_TABLE_ROWS = 4096
+
+
+@functools.lru_cache(maxsize=None)
+def _context_table(num_actions: int, context: int) -> torch.Tensor:
+    """[(A^2+1)^K, K*A^2] float32: row c is the one-hot block of the context whose index is c."""
+    a2, base = num_actions**2, num_actions**2 + 1
+    slot_table = torch.cat([torch.zeros(1, a2), torch.eye(a2)])  # digit 0: empty slot, digit 1 + p: pair p
+    codes = torch.arange(base**context)
+    digits = [(codes // base ** (context - 1 - j)) % base for j in range(context)]  # oldest slot first
+    return torch.cat([slot_table[d] for d in digits], dim=1)
 
 
 def encode(
@@ -75,24 +94,31 @@ def encode(
         ctx_NK: [N, K] long pairs, -1 for empty.
         round_fraction: t / T, a float or an [N] tensor.
         counts_N2A: [N, 2, A] move counts of (agent, opponent), or None for no count features.
-        out_NF: an optional buffer to write into (saves an allocation per round).
+        out_NF: an optional [N, F] tensor to write the observation into (and return).
     """
     n, k = ctx_NK.shape
     a2 = num_actions**2
-    f = feature_size(num_actions, k, counts_N2A is not None)
-    obs = out_NF if out_NF is not None else torch.empty(n, f, dtype=torch.float32, device=ctx_NK.device)
-    if k:
-        hot = obs[:, : k * a2].view(n, k, a2)
-        hot.zero_()
-        filled = ctx_NK >= 0
-        hot.scatter_(2, ctx_NK.clamp(min=0).unsqueeze(2), filled.unsqueeze(2).to(obs.dtype))
-    if isinstance(round_fraction, torch.Tensor):
-        obs[:, k * a2] = round_fraction.clamp(max=1.0)
+    per_row = isinstance(round_fraction, torch.Tensor)
+    fraction = 0.0 if per_row else min(float(round_fraction), 1.0)
+    if k and num_contexts(num_actions, k) <= _TABLE_ROWS:
+        table = _context_table(num_actions, k)
+        table = torch.cat([table, torch.full((table.shape[0], 1), fraction)], dim=1)
+        head_NH = table.index_select(0, context_index(ctx_NK, num_actions))  # one gather per row
     else:
-        obs[:, k * a2] = min(float(round_fraction), 1.0)
+        head_NH = torch.empty(n, k * a2 + 1, dtype=torch.float32, device=ctx_NK.device)
+        slot_table = _context_table(num_actions, 1)
+        for j in range(k):
+            head_NH[:, j * a2 : (j + 1) * a2] = slot_table.index_select(0, ctx_NK[:, j] + 1)
+        head_NH[:, k * a2] = fraction
+    if per_row:
+        head_NH[:, k * a2] = round_fraction.clamp(max=1.0)
+    obs = head_NH
     if counts_N2A is not None:
         total = counts_N2A[:, 0].sum(dim=1, keepdim=True).clamp(min=1)
-        obs[:, k * a2 + 1 :] = (counts_N2A / total.unsqueeze(2)).reshape(n, 2 * num_actions)
+        freq = (counts_N2A / total.unsqueeze(2)).reshape(n, 2 * num_actions)
+        obs = torch.cat([head_NH, freq.to(torch.float32)], dim=1)
+    if out_NF is not None:
+        return out_NF.copy_(obs)
     return obs
 
 

@@ -14,6 +14,9 @@ the PettingZoo env drives it with a second learner as the opponent, and exact en
 
 from __future__ import annotations
 
+import ctypes
+import os
+import sys
 from typing import Any
 
 import torch
@@ -21,7 +24,46 @@ import torch
 from . import encoding
 from .games import Game, make_game
 
-__all__ = ["Engine", "check_moves", "sample", "inverse_cdf"]
+__all__ = ["Engine", "check_moves", "sample", "inverse_cdf", "keep_freed_memory"]
+
+# From this many matches on, the engine asks malloc to keep freed memory (see keep_freed_memory).
+LARGE_N = 4096
+_M_TOP_PAD = -2  # glibc's mallopt parameter number
+_malloc_tuned = False
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc's malloc, once per process, to keep 64 MiB of freed memory at the top of its heap.
+
+    At large N every round allocates and frees megabytes of temporaries ([N, A] tensors). By
+    default glibc hands freed memory at the top of the heap back to the kernel and page-faults it
+    in again on the next allocation; on small virtual machines that costs more than the arithmetic
+    (the whole step runs several times slower; see ``benchmarks/engine.py``). ``mallopt(M_TOP_PAD)``
+    keeps that memory mapped instead: the process's resident memory may stay up to that much
+    higher. Called by :class:`Engine` for N >= ``LARGE_N``.
+
+    The environment variable ``POLICYGRAD_MALLOC_TOP_PAD_MIB`` sets the amount (0: leave malloc
+    alone); ``MALLOC_TOP_PAD_`` or a ``top_pad`` in ``GLIBC_TUNABLES`` (the user's own choice) also
+    leave it alone. Returns whether the setting was applied (only on Linux with glibc).
+    """
+    global _malloc_tuned
+    if _malloc_tuned:
+        return False
+    _malloc_tuned = True
+    raw = os.environ.get("POLICYGRAD_MALLOC_TOP_PAD_MIB", "64")
+    try:
+        mib = int(raw)
+    except ValueError:
+        raise ValueError(f"POLICYGRAD_MALLOC_TOP_PAD_MIB must be a whole number of MiB (0 to leave malloc alone), got {raw!r}") from None
+    if mib <= 0 or "MALLOC_TOP_PAD_" in os.environ or "top_pad" in os.environ.get("GLIBC_TUNABLES", ""):
+        return False
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt  # the process's own C library
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(_M_TOP_PAD, mib << 20))
 
 
 def check_moves(moves: Any, n: int, num_actions: int, who: str = "agent") -> torch.Tensor:
@@ -32,7 +74,7 @@ def check_moves(moves: Any, n: int, num_actions: int, who: str = "agent") -> tor
         raise TypeError(f"{who} moves must have an integer dtype, got {moves.dtype}")
     if tuple(moves.shape) != (n,):
         raise ValueError(f"{who} moves must have shape [{n}] (one per match), got {list(moves.shape)}")
-    lo, hi = int(moves.min()), int(moves.max())
+    lo, hi = (int(x) for x in torch.aminmax(moves))  # one pass over the moves
     if lo < 0 or hi >= num_actions:
         bad = lo if lo < 0 else hi
         raise ValueError(f"{who} move {bad} is outside 0..{num_actions - 1}")
@@ -46,14 +88,25 @@ def sample(probs_NA: torch.Tensor, generator: torch.Generator | None = None) -> 
 
 
 def inverse_cdf(probs_NA: torch.Tensor, u_N1: torch.Tensor) -> torch.Tensor:
-    """[N] long: the first move whose cumulative probability exceeds ``u * total`` (u in [0, 1)).
+    """[N] long: the first move whose cumulative probability exceeds ``u * total`` (u in [0, 1)),
+    that is, how many of the cumulative sums c_0 .. c_{A-2} are <= u * c_{A-1}.
 
     Scaling u by the row's total and comparing with ``<=`` means a move of probability 0 is never
     chosen, even for u = 0 or a row whose float sum is a little below 1.
+
+    Works column by column, so each operation runs over N numbers; a ``probs_NA`` that is one
+    row expanded over N (stride 0) has its cumulative sums computed once.
     """
-    cdf_NA = probs_NA.cumsum(dim=1)
-    moves = (cdf_NA <= u_N1 * cdf_NA[:, -1:]).sum(dim=1)
-    return moves.clamp_(max=probs_NA.shape[1] - 1)
+    u_N = u_N1.reshape(-1)
+    rows = probs_NA[:1] if probs_NA.stride(0) == 0 else probs_NA
+    cdf = [rows[:, 0]]
+    for j in range(1, probs_NA.shape[1]):
+        cdf.append(cdf[-1] + rows[:, j])
+    v_N = u_N * cdf[-1]
+    moves_N = (cdf[0] <= v_N).long()
+    for c in cdf[1:-1]:
+        moves_N += c <= v_N
+    return moves_N
 
 
 class Engine:
@@ -69,7 +122,11 @@ class Engine:
         seed: seed of the engine's generator (the opponent's draws); ``reset(seed)`` re-seeds.
 
     ``step`` returns ``(obs [N, F] float32, reward [N] float32, done: bool, info)`` with
-    ``info = {"opponent_move": [N] long, "opponent_probs": [N, A], "round": t}``.
+    ``info = {"opponent_move": [N] long, "opponent_probs": [N, A], "round": t}``. The tensors in
+    ``info`` and :attr:`opponent_probs` are read-only (they may be views the opponent reuses).
+
+    With N >= ``LARGE_N`` (4096) the constructor calls :func:`keep_freed_memory`, a process-wide
+    malloc setting that makes large batches several times faster on small machines.
     """
 
     def __init__(
@@ -97,6 +154,8 @@ class Engine:
         self.generator.manual_seed(0 if seed is None else int(seed))
         self.t = 0
         self._started = False
+        if n >= LARGE_N:
+            keep_freed_memory()
 
     @property
     def num_actions(self) -> int:
@@ -120,16 +179,17 @@ class Engine:
         self.ctx = encoding.empty_context(self.n, self.context)
         self.move_counts = torch.zeros(self.n, 2, self.num_actions, dtype=self.dtype) if self.counts else None
         self.opponent.reset(self.n, self.game, self.generator, self.dtype)
-        self._opp_probs = self.opponent.probs()
+        self._opp_probs, self._opp_moves = self.opponent.next_move()
         self._started = True
         return self._observe()
 
     def step(self, agent_moves: torch.Tensor):
         """Play one round: the opponent's move is drawn from the distribution it fixed before this
-        call, then both moves are revealed. ``agent_moves``: [N] integer tensor in 0..A-1."""
+        call (or, when that is one-hot in every match, is the move it fixed), then both moves are
+        revealed. ``agent_moves``: [N] integer tensor in 0..A-1."""
         self._check_running()
         a = check_moves(agent_moves, self.n, self.num_actions)
-        o = sample(self._opp_probs, self.generator)
+        o = self._opp_moves if self._opp_moves is not None else sample(self._opp_probs, self.generator)
         return self._advance(a, o)
 
     def step_forced(self, agent_moves: torch.Tensor, opponent_moves: torch.Tensor):
@@ -147,8 +207,8 @@ class Engine:
 
     def _advance(self, a: torch.Tensor, o: torch.Tensor):
         probs = self._opp_probs
-        pair = a * self.num_actions + o
-        reward = self.payoff_flat[pair]
+        pair = torch.add(o, a, alpha=self.num_actions)  # a * A + o
+        reward = self.payoff_flat.index_select(0, pair)  # M[a, o]
         self.opponent.update(o, a)
         self.t += 1
         self.ctx = encoding.push_context(self.ctx, pair)
@@ -157,7 +217,7 @@ class Engine:
             flat.scatter_add_(1, torch.stack([a, o + self.num_actions], 1), torch.ones(self.n, 2, dtype=self.dtype))
         done = self.t >= self.rounds
         if not done:
-            self._opp_probs = self.opponent.probs()
+            self._opp_probs, self._opp_moves = self.opponent.next_move()
         info = {"opponent_move": o, "opponent_probs": probs, "round": self.t}
         return self._observe(), reward, done, info
 

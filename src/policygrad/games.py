@@ -72,10 +72,11 @@ class Game:
         Returns:
             [N, A] probabilities, spread evenly over every move that maximises expected payoff.
         """
-        value_NA = dist_NA.to(self.payoff.dtype) @ self.payoff.T  # E[M[b, o]] for each reply b
-        best = value_NA >= value_NA.max(dim=-1, keepdim=True).values - 1e-9
-        best = best.to(dist_NA.dtype)
-        return best / best.sum(dim=-1, keepdim=True)
+        # value[n, b] = sum_o M[b, o] dist[n, o], computed as M @ dist^T so that the result keeps
+        # the layout of dist (contiguous over N when dist's memory has the match index innermost)
+        value_NA = (self.payoff @ dist_NA.to(self.payoff.dtype).T).T
+        best = (value_NA >= value_NA.amax(dim=1, keepdim=True) - 1e-9).to(dist_NA.dtype)
+        return best / best.sum(dim=1, keepdim=True)
 
     def beats(self) -> torch.Tensor:
         """[A] long: for each move, the reply that scores best against it (the lowest index on ties)."""

@@ -16,9 +16,14 @@ class Constant(Opponent):
     def _reset(self, generator) -> None:
         if self.move >= self.num_actions:
             raise ValueError(f"constant: move {self.move} is outside 0..{self.num_actions - 1}")
+        self._row = torch.zeros(self.num_actions, dtype=self.dtype)
+        self._row[self.move] = 1.0
 
     def probs(self) -> torch.Tensor:
-        return self.one_hot(torch.full((self.n,), self.move, dtype=torch.long))
+        return self._row.expand(self.n, self.num_actions)
+
+    def next_move(self):
+        return self.probs(), torch.full((self.n,), self.move, dtype=torch.long)
 
 
 class Mixed(Opponent):
@@ -52,7 +57,14 @@ class Cycle(Opponent):
     def _reset(self, generator) -> None:
         if self.period > self.num_actions:
             raise ValueError(f"cycle: period {self.period} is outside 1..{self.num_actions}")
+        self._rows_AA = torch.eye(self.num_actions, dtype=self.dtype)  # row m: one-hot of move m
+
+    def move(self) -> int:
+        """This round's move (the same in every match)."""
+        return (self.offset + self.t) % self.period
 
     def probs(self) -> torch.Tensor:
-        move = (self.offset + self.t) % self.period
-        return self.one_hot(torch.full((self.n,), move, dtype=torch.long))
+        return self._rows_AA[self.move()].expand(self.n, self.num_actions)
+
+    def next_move(self):
+        return self.probs(), torch.full((self.n,), self.move(), dtype=torch.long)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from .. import encoding
-from .base import Opponent, Param
+from .base import Opponent, Param, TableRows, batched_zeros
 
 _context = Param("context", "int", 1, "k, how many past rounds (both moves) form its state", low=0, high=2)
 
@@ -22,7 +22,7 @@ class _Tabular(Opponent):
 
     def _reset(self, generator) -> None:
         a = self.num_actions
-        self.table = torch.zeros(self.n, encoding.num_contexts(a, self.context), a, dtype=self.dtype)
+        self.table = batched_zeros(self.n, encoding.num_contexts(a, self.context), a, dtype=self.dtype)
         self.ctx = encoding.empty_context(self.n, self.context)
 
     def state_index(self) -> torch.Tensor:
@@ -31,7 +31,7 @@ class _Tabular(Opponent):
     def update(self, own_moves, agent_moves) -> None:
         super().update(own_moves, agent_moves)
         s = self.state_index()
-        reward = self.payoff[own_moves, agent_moves]
+        reward = self.payoff_flat.index_select(0, own_moves * self.num_actions + agent_moves)  # M[own, agent]
         self.ctx = encoding.push_context(self.ctx, agent_moves * self.num_actions + own_moves)
         self.learn(s, own_moves, reward)
 
@@ -48,14 +48,15 @@ class QLearner(_Tabular):
     )
 
     def probs(self) -> torch.Tensor:
-        greedy = self.modes(self.table[self.rows, self.state_index()])  # ties spread evenly
+        greedy = self.modes(TableRows(self.table, self.rows, self.state_index()).get())  # ties spread evenly
         return self.epsilon / self.num_actions + (1 - self.epsilon) * greedy
 
     def learn(self, s, own_moves, reward) -> None:
         # Q(s, o) <- Q(s, o) + alpha * (r + gamma * max_o' Q(s', o') - Q(s, o))
-        target = reward + self.gamma * self.table[self.rows, self.state_index()].max(dim=1).values
-        q = self.table[self.rows, s, own_moves]
-        self.table[self.rows, s, own_moves] = q + self.alpha * (target - q)
+        target = reward + self.gamma * TableRows(self.table, self.rows, self.state_index()).get().amax(dim=1)
+        row = TableRows(self.table, self.rows, s)
+        q = row.get_at(own_moves)
+        row.set_at(own_moves, q + self.alpha * (target - q))
 
 
 class PGLearner(_Tabular):
@@ -74,11 +75,12 @@ class PGLearner(_Tabular):
         self.baseline = torch.zeros(self.n, dtype=self.dtype)
 
     def probs(self) -> torch.Tensor:
-        return torch.softmax(self.table[self.rows, self.state_index()], dim=1)
+        return torch.softmax(TableRows(self.table, self.rows, self.state_index()).get(), dim=1)
 
     def learn(self, s, own_moves, reward) -> None:
         # theta_s <- theta_s + lr * (r - b) * grad log pi(o | s) = lr * (r - b) * (onehot(o) - pi(. | s))
-        pi = torch.softmax(self.table[self.rows, s], dim=1)
-        step = self.lr * (reward - self.baseline).unsqueeze(1) * (self.one_hot(own_moves) - pi)
-        self.table[self.rows, s] = self.table[self.rows, s] + step
+        row = TableRows(self.table, self.rows, s)
+        theta = row.get()
+        pi = torch.softmax(theta, dim=1)
+        row.set(theta + self.lr * (reward - self.baseline).unsqueeze(1) * (self.one_hot(own_moves) - pi))
         self.baseline = self.baseline + self.baseline_rate * (reward - self.baseline)

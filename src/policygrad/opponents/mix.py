@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import Opponent, Param
+from .base import Opponent, Param, batched_zeros
 
 
 class Mix(Opponent):
@@ -58,14 +58,28 @@ class Mix(Opponent):
         self.rows = torch.arange(self.n)
 
     def probs(self) -> torch.Tensor:
-        out = torch.empty(self.n, self.num_actions, dtype=self.dtype)
+        out = batched_zeros(self.n, self.num_actions, dtype=self.dtype)
         for member, rows in zip(self.members, self.member_rows):
             if len(rows):
-                out[rows] = member.probs()
+                out.index_copy_(0, rows, member.probs())
         return out
+
+    def next_move(self):
+        out = batched_zeros(self.n, self.num_actions, dtype=self.dtype)
+        moves = torch.empty(self.n, dtype=torch.long)
+        every_move_known = True
+        for member, rows in zip(self.members, self.member_rows):
+            if len(rows):
+                probs, member_moves = member.next_move()
+                out.index_copy_(0, rows, probs)
+                if member_moves is None:
+                    every_move_known = False
+                elif every_move_known:
+                    moves.index_copy_(0, rows, member_moves)
+        return out, (moves if every_move_known else None)
 
     def update(self, own_moves, agent_moves) -> None:
         super().update(own_moves, agent_moves)
         for member, rows in zip(self.members, self.member_rows):
             if len(rows):
-                member.update(own_moves[rows], agent_moves[rows])
+                member.update(own_moves.index_select(0, rows), agent_moves.index_select(0, rows))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from .. import encoding
-from .base import Opponent, Param
+from .base import Opponent, Param, TableRows, batched_zeros
 
 _decay = Param("decay", "float", 1.0, "weight kept by old counts at each update (1: no forgetting)", low=0.0, high=1.0)
 
@@ -25,7 +25,7 @@ class Frequency(Opponent):
     state_names = ("counts",)
 
     def _reset(self, generator) -> None:
-        self.counts = torch.zeros(self.n, self.num_actions, dtype=self.dtype)
+        self.counts = batched_zeros(self.n, self.num_actions, dtype=self.dtype)
 
     def probs(self) -> torch.Tensor:
         return self.beat(self.modes(self.counts))
@@ -34,7 +34,7 @@ class Frequency(Opponent):
         super().update(own_moves, agent_moves)
         if self.decay != 1.0:
             self.counts.mul_(self.decay)
-        self.counts.scatter_add_(1, agent_moves.unsqueeze(1), torch.ones(self.n, 1, dtype=self.dtype))
+        self.counts.add_(self.one_hot(agent_moves))
 
 
 class Markov(Opponent):
@@ -48,20 +48,21 @@ class Markov(Opponent):
 
     def _reset(self, generator) -> None:
         a = self.num_actions
-        self.table = torch.zeros(self.n, a**self.order, a, dtype=self.dtype)
+        self.table = batched_zeros(self.n, a**self.order, a, dtype=self.dtype)
         self.recent = torch.zeros(self.n, dtype=torch.long)  # last `order` agent moves, base A
 
     def probs(self) -> torch.Tensor:
         if self.t < self.order:
             return self.uniform()
-        return self.beat(self.modes(self.table[self.rows, self.recent]))
+        return self.beat(self.modes(TableRows(self.table, self.rows, self.recent).get()))
 
     def update(self, own_moves, agent_moves) -> None:
         if self.t >= self.order:  # the table learns "after these n moves came this one"
-            row = self.table[self.rows, self.recent]
+            row = TableRows(self.table, self.rows, self.recent)
             if self.decay != 1.0:
-                row = row * self.decay
-            self.table[self.rows, self.recent] = row.scatter_add(1, agent_moves.unsqueeze(1), torch.ones(self.n, 1, dtype=self.dtype))
+                row.set(row.get() * self.decay + self.one_hot(agent_moves))
+            else:
+                row.set_at(agent_moves, row.get_at(agent_moves) + 1)
         self.recent = (self.recent * self.num_actions + agent_moves) % (self.num_actions**self.order)
         super().update(own_moves, agent_moves)
 
@@ -80,7 +81,7 @@ class Pattern(Opponent):
 
     def _reset(self, generator) -> None:
         self.width = self.max_period * self.repeats
-        self.history = torch.full((self.n, self.width), -1, dtype=torch.long)  # newest last
+        self.history = torch.full((self.width, self.n), -1, dtype=torch.long).t()  # [N, W], newest last
 
     def probs(self) -> torch.Tensor:
         h = self.history
@@ -92,12 +93,13 @@ class Pattern(Opponent):
             same = (window == window[:, -1:, :]).all(dim=2).all(dim=1)
             predicted = torch.where(same, h[:, self.width - p], predicted)
         found = predicted >= 0
-        guess = torch.where(found.unsqueeze(1), self.one_hot(predicted.clamp(min=0)), torch.ones(self.n, self.num_actions, dtype=self.dtype))
+        guess = torch.where(found.unsqueeze(1), self.one_hot(predicted.clamp(min=0)), 1.0)  # not found: flat
         return self.beat(guess)
 
     def update(self, own_moves, agent_moves) -> None:
         super().update(own_moves, agent_moves)
-        self.history = torch.cat([self.history[:, 1:], agent_moves.unsqueeze(1)], dim=1)
+        h_WN = self.history.t()
+        self.history = torch.cat([h_WN[1:], agent_moves.unsqueeze(0)], dim=0).t()
 
 
 class Exploiter(Opponent):
@@ -111,16 +113,16 @@ class Exploiter(Opponent):
 
     def _reset(self, generator) -> None:
         a = self.num_actions
-        self.counts = torch.zeros(self.n, encoding.num_contexts(a, self.context), a, dtype=self.dtype)
+        self.counts = batched_zeros(self.n, encoding.num_contexts(a, self.context), a, dtype=self.dtype)
         self.ctx = encoding.empty_context(self.n, self.context)
 
     def probs(self) -> torch.Tensor:
-        row = self.counts[self.rows, encoding.context_index(self.ctx, self.num_actions)]
+        row = TableRows(self.counts, self.rows, encoding.context_index(self.ctx, self.num_actions)).get()
         seen = row.sum(dim=1, keepdim=True) > 0
-        return self.beat(torch.where(seen, row, torch.ones_like(row)))
+        return self.beat(torch.where(seen, row, 1.0))  # an unseen context: a flat prediction
 
     def update(self, own_moves, agent_moves) -> None:
         super().update(own_moves, agent_moves)
-        idx = encoding.context_index(self.ctx, self.num_actions)
-        self.counts[self.rows, idx, agent_moves] += 1
+        row = TableRows(self.counts, self.rows, encoding.context_index(self.ctx, self.num_actions))
+        row.set_at(agent_moves, row.get_at(agent_moves) + 1)
         self.ctx = encoding.push_context(self.ctx, agent_moves * self.num_actions + own_moves)

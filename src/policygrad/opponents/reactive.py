@@ -24,9 +24,13 @@ class _LastRound(Opponent):
         self.last_own, self.last_agent = own_moves.clone(), agent_moves.clone()  # never alias the caller's tensors
 
     def probs(self) -> torch.Tensor:
+        return self.next_move()[0]
+
+    def next_move(self):
         if self.t == 0:
-            return self.uniform()
-        return self.one_hot(self.reply())
+            return self.uniform(), None
+        move = self.reply()
+        return self.one_hot(move), move
 
 
 class Mirror(_LastRound):
@@ -35,7 +39,7 @@ class Mirror(_LastRound):
     name = "mirror"
 
     def reply(self) -> torch.Tensor:
-        return self.last_agent
+        return self.last_agent.clone()
 
 
 class BeatLast(_LastRound):
@@ -44,7 +48,7 @@ class BeatLast(_LastRound):
     name = "beat-last"
 
     def reply(self) -> torch.Tensor:
-        return self.game.beats()[self.last_agent]
+        return self.beats.index_select(0, self.last_agent)
 
 
 class WinStayLoseShift(_LastRound):
@@ -54,6 +58,6 @@ class WinStayLoseShift(_LastRound):
     params = (Param("tie", "choice", "shift", "what to do after a tie", choices=("shift", "stay")),)
 
     def reply(self) -> torch.Tensor:
-        own_reward = self.game.payoff[self.last_own, self.last_agent]
+        own_reward = self.payoff_flat.index_select(0, self.last_own * self.num_actions + self.last_agent)  # M[own, agent]
         stay = own_reward > 0 if self.tie == "shift" else own_reward >= 0
-        return torch.where(stay, self.last_own, self.game.beats()[self.last_agent])
+        return torch.where(stay, self.last_own, self.beats.index_select(0, self.last_agent))

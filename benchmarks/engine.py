@@ -1,0 +1,258 @@
+"""Engine throughput: agent-steps per second for every opponent, beside Gymnasium's SyncVectorEnv.
+
+For every registered opponent (default parameters, plus ``markov:order=2``) and N in {1, 1024,
+65536}: T = 100 rounds, context 1, RPS. One timed run is ``engine.reset(seed)`` followed by T calls
+of ``engine.step``; the agent is uniformly random, its moves drawn with ``torch.randint`` before the
+clock starts. The figure is N * T / (median time over the repeats). A short untimed warm-up run
+precedes the repeats.
+
+Beside it, in the same process: ``gymnasium.vector.SyncVectorEnv`` over 8 copies of
+``gymnasium.make("policygrad/RockPaperScissors-v0", opponent=spec, rounds=T, context=1)``, timed
+the same way (reset, then T steps with pre-drawn actions): 8 * T / median time. The ratio column is
+engine at the largest N over SyncVectorEnv.
+
+Memory: one fresh subprocess per N runs every opponent once. Before each, it resets the kernel's
+record of the peak resident set (``echo 5 > /proc/self/clear_refs``, Linux) and reports
+``VmHWM - VmRSS`` afterwards from ``/proc/self/status``: the peak of extra resident memory that
+the reset and T steps needed, torch allocations included (tracemalloc does not see those). The
+subprocess runs with ``MALLOC_MMAP_THRESHOLD_=65536`` so freed tensors go back to the system and
+each opponent's peak is its own. Where clear_refs is not available it falls back to
+``resource.getrusage(RUSAGE_SELF).ru_maxrss`` of the whole subprocess, minus the resident memory
+after imports. Memory linear in N shows as a constant bytes-per-match column.
+
+Usage::
+
+    .venv/bin/python benchmarks/engine.py            # the full table, about 2 minutes on 2 cores
+    .venv/bin/python benchmarks/engine.py --quick    # 1 repeat, T = 20, a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+
+DEFAULT_NS = (1, 1024, 65536)
+GYM_COPIES = 8
+TARGETS = {"stateless": 50e6, "markov:order=2": 15e6, "q-learner": 15e6}  # agent-steps/s at N = 65536
+
+
+def opponent_specs() -> list[str]:
+    from policygrad.opponents import REGISTRY
+
+    specs = list(REGISTRY)
+    specs.insert(specs.index("markov") + 1, "markov:order=2")
+    return specs
+
+
+def target_for(spec: str) -> float | None:
+    """The issue's throughput target for ``spec`` at N = 65536: stateless opponents (those that
+    ignore the agent) 50M/s, markov:order=2 and q-learner 15M/s."""
+    from policygrad.opponents import REGISTRY
+
+    if spec in TARGETS:
+        return TARGETS[spec]
+    cls = REGISTRY.get(spec)
+    if cls is not None and not cls.adaptive:
+        return TARGETS["stateless"]
+    return None
+
+
+def time_engine(spec: str, n: int, rounds: int, repeats: int, seed: int = 0) -> float:
+    """Median seconds of reset + ``rounds`` steps for ``n`` matches against ``spec``."""
+    from policygrad.engine import Engine
+
+    engine = Engine(spec, n=n, rounds=rounds, context=1, seed=seed)
+    moves_TN = torch.randint(0, engine.num_actions, (rounds, n), generator=torch.Generator().manual_seed(seed))
+    engine.reset(seed)  # warm-up: a few rounds, untimed
+    for t in range(min(rounds, 5)):
+        engine.step(moves_TN[t])
+    times = []
+    for r in range(repeats):
+        start = time.perf_counter()
+        engine.reset(seed + r)
+        for t in range(rounds):
+            engine.step(moves_TN[t])
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def time_gym(spec: str, rounds: int, repeats: int, copies: int = GYM_COPIES, seed: int = 0) -> float | None:
+    """Median seconds of reset + ``rounds`` steps of SyncVectorEnv over ``copies`` single envs;
+    None when the Gymnasium env is not available."""
+    try:
+        import gymnasium
+        import numpy as np
+
+        import policygrad  # noqa: F401  registers policygrad/RockPaperScissors-v0
+    except ImportError:
+        return None
+    env_id = "policygrad/RockPaperScissors-v0"
+    if env_id not in gymnasium.registry:
+        return None
+    envs = gymnasium.vector.SyncVectorEnv(
+        [lambda: gymnasium.make(env_id, opponent=spec, rounds=rounds, context=1) for _ in range(copies)]
+    )
+    actions_TN = np.random.default_rng(seed).integers(0, envs.single_action_space.n, size=(rounds, copies))
+    envs.reset(seed=seed)
+    for t in range(min(rounds - 1, 5)):
+        envs.step(actions_TN[t])
+    times = []
+    for r in range(repeats):
+        start = time.perf_counter()
+        envs.reset(seed=seed + r)
+        for t in range(rounds):
+            envs.step(actions_TN[t])
+        times.append(time.perf_counter() - start)
+    envs.close()
+    return statistics.median(times)
+
+
+# -- memory, in a fresh subprocess per N ----------------------------------------------------------------
+
+
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
+def memory_worker(n: int, rounds: int, specs: list[str]) -> dict:
+    """Peak extra resident memory (KiB) of reset + ``rounds`` steps, for each spec, at this N."""
+    import gc
+    import resource
+
+    from policygrad.engine import Engine
+
+    out: dict = {"n": n, "method": "clear_refs", "kib": {}}
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        _status_kib("VmHWM")
+    except OSError:
+        out["method"] = "ru_maxrss"
+    base = _status_kib("VmRSS") if out["method"] == "clear_refs" else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for spec in specs:
+        engine = Engine(spec, n=n, rounds=rounds, context=1, seed=0)
+        moves_TN = torch.randint(0, engine.num_actions, (rounds, n), generator=torch.Generator().manual_seed(0))
+        gc.collect()
+        if out["method"] == "clear_refs":
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")
+            before = _status_kib("VmRSS")
+        engine.reset(0)
+        for t in range(rounds):
+            engine.step(moves_TN[t])
+        if out["method"] == "clear_refs":
+            out["kib"][spec] = _status_kib("VmHWM") - before
+        del engine, moves_TN
+        gc.collect()
+    if out["method"] == "ru_maxrss":
+        out["kib"]["(all)"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base
+    return out
+
+
+def measure_memory(n: int, rounds: int, specs: list[str], threads: int | None) -> dict:
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536")
+    cmd = [sys.executable, os.path.abspath(__file__), "--memory-worker", str(n), "--rounds", str(rounds)]
+    cmd += ["--opponents", "|".join(specs)] if specs else []
+    cmd += ["--threads", str(threads)] if threads else []
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# -- the report ------------------------------------------------------------------------------------------
+
+
+def rate(x: float) -> str:
+    if x >= 1e6:
+        return f"{x / 1e6:8.1f}M"
+    return f"{x / 1e3:8.1f}k"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="1 repeat and T = 20: a quick look")
+    p.add_argument("--rounds", type=int, default=None, help="T, rounds per match (default 100; 20 with --quick)")
+    p.add_argument("--repeats", type=int, default=None, help="timed runs per cell (default 5; 1 with --quick)")
+    p.add_argument("--n", default=",".join(map(str, DEFAULT_NS)), help="comma-separated N values")
+    p.add_argument("--opponents", default="", help="'|'-separated specs (default: every registered one)")
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
+    p.add_argument("--no-gym", action="store_true", help="skip the SyncVectorEnv comparison")
+    p.add_argument("--no-memory", action="store_true", help="skip the memory subprocesses")
+    p.add_argument("--memory-worker", type=int, default=None, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rounds = args.rounds or (20 if args.quick else 100)
+    repeats = args.repeats or (1 if args.quick else 5)
+    specs = [s for s in args.opponents.split("|") if s] if args.opponents else opponent_specs()
+    if args.memory_worker is not None:
+        print(json.dumps(memory_worker(args.memory_worker, rounds, specs)))
+        return 0
+    ns = [int(x) for x in args.n.split(",")]
+    big = max(ns)
+
+    print(f"policygrad engine benchmark: T={rounds} rounds, context 1, RPS, uniformly random agent, "
+          f"median of {repeats} (reset + T steps)")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
+          f"Python {platform.python_version()}, {platform.machine()}")
+    print()
+    head = f"{'opponent':22s}" + "".join(f"{'N=' + str(n):>10s}" for n in ns)
+    if not args.no_gym:
+        head += f"{'Sync x' + str(GYM_COPIES):>10s}{'ratio':>9s}"
+    head += f"{'target':>9s}"
+    print("agent-steps per second")
+    print(head)
+    print("-" * len(head))
+    results: dict = {}
+    for spec in specs:
+        line = f"{spec:22s}"
+        results[spec] = {}
+        for n in ns:
+            seconds = time_engine(spec, n, rounds, repeats if n > 1 else max(repeats, 5))
+            results[spec][n] = n * rounds / seconds
+            line += f"{rate(results[spec][n]):>10s}"
+        if not args.no_gym:
+            seconds = time_gym(spec, rounds, repeats if repeats > 1 else 1)
+            if seconds is None:
+                line += f"{'n/a':>10s}{'':>9s}"
+            else:
+                g = GYM_COPIES * rounds / seconds
+                results[spec]["gym"] = g
+                line += f"{rate(g):>10s}{results[spec][big] / g:>8.0f}x"
+        target = target_for(spec) if big == 65536 else None
+        if target is not None:
+            ok = "ok" if results[spec][big] >= target else "MISS"
+            line += f"{rate(target):>9s} {ok}"
+        print(line, flush=True)
+
+    if not args.no_memory:
+        print()
+        print("peak extra resident memory of reset + T steps (MiB; fresh subprocess per N)")
+        mem = {n: measure_memory(n, rounds, specs, args.threads) for n in ns}
+        method = {m["method"] for m in mem.values()}
+        names = list(mem[ns[0]]["kib"])
+        head = f"{'opponent':22s}" + "".join(f"{'N=' + str(n):>10s}" for n in ns) + f"{'bytes/match at N=' + str(big):>24s}"
+        print(head)
+        print("-" * len(head))
+        for name in names:
+            line = f"{name:22s}" + "".join(f"{mem[n]['kib'][name] / 1024:10.1f}" for n in ns)
+            line += f"{mem[big]['kib'][name] * 1024 / big:24.0f}"
+            print(line)
+        print(f"(method: {', '.join(sorted(method))}; resolution one 4 KiB page, so small N reads ~0)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
