@@ -49,7 +49,13 @@ __all__ = [
     "argmax_policy",
     "save_baseline",
     "agent_from_checkpoint",
+    "policy_from_checkpoint",
     "BASELINE_KINDS",
+    "CompareSettings",
+    "compare",
+    "plot_compare",
+    "interval",
+    "AGENT_NAMES",
 ]
 
 BASELINE_KINDS = ("q-learning", "dqn", "deterministic")
@@ -91,7 +97,7 @@ class BaselineConfig:
     """DQN: hidden layer sizes"""
     buffer: int = 50_000
     """DQN: replay buffer capacity, in transitions"""
-    minibatch: int = 128
+    minibatch: int = 64
     """DQN: transitions per gradient step (one step per round played)"""
     target_every: int = 100
     """DQN: gradient steps between target-network syncs"""
@@ -414,7 +420,7 @@ class CompareSettings:
     """the opponents every agent trains against"""
     agents: tuple = AGENT_NAMES
     """pg, q-learning, dqn, deterministic (the argmax of the pg policy trained with the same seed)"""
-    seeds: tuple = (0, 1)
+    seeds: tuple = (0, 1, 2)
     """one training run per seed"""
     eval_opponents: tuple = ()
     """the adaptive opponents each trained agent then meets (empty: the training opponents plus best-response, frequency, markov, exploiter)"""
@@ -423,7 +429,7 @@ class CompareSettings:
     """T, rounds per match"""
     context: int = 1
     """K, past rounds every agent sees"""
-    iterations: int = 150
+    iterations: int = 100
     """batches of matches each agent trains on"""
     batch: int = 64
     """N, matches per batch"""
