@@ -15,8 +15,10 @@ Memory: one fresh subprocess per N runs every opponent once. Before each, it res
 record of the peak resident set (``echo 5 > /proc/self/clear_refs``, Linux) and reports
 ``VmHWM - VmRSS`` afterwards from ``/proc/self/status``: the peak of extra resident memory that
 the reset and T steps needed, torch allocations included (tracemalloc does not see those). The
-subprocess runs with ``MALLOC_MMAP_THRESHOLD_=65536`` so freed tensors go back to the system and
-each opponent's peak is its own. Where clear_refs is not available it falls back to
+subprocess runs with ``MALLOC_MMAP_THRESHOLD_=65536`` and without the engine's malloc setting
+(``POLICYGRAD_MALLOC_TOP_PAD_MIB=0``, see ``policygrad.engine.keep_freed_memory``), so freed tensors
+go back to the system and each opponent's peak is its own; with that setting on, as in the timed
+runs, the process may also keep up to 64 MiB of freed memory mapped. Where clear_refs is not available it falls back to
 ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` of the whole subprocess, minus the resident memory
 after imports. Memory linear in N shows as a constant bytes-per-match column.
 
@@ -47,7 +49,8 @@ TARGETS = {"stateless": 50e6, "markov:order=2": 15e6, "q-learner": 15e6}  # agen
 def opponent_specs() -> list[str]:
     from policygrad.opponents import REGISTRY
 
-    specs = list(REGISTRY)
+    # white-box opponents (with ``attach``) need the agent's policy: not part of this benchmark
+    specs = [name for name, cls in REGISTRY.items() if not hasattr(cls, "attach")]
     specs.insert(specs.index("markov") + 1, "markov:order=2")
     return specs
 
@@ -162,7 +165,9 @@ def memory_worker(n: int, rounds: int, specs: list[str]) -> dict:
 
 
 def measure_memory(n: int, rounds: int, specs: list[str], threads: int | None) -> dict:
-    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536")
+    # a fixed mmap threshold and no top pad: freed tensors go back to the system, so each
+    # opponent's peak is its own and not memory an earlier one left mapped
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536", POLICYGRAD_MALLOC_TOP_PAD_MIB="0")
     cmd = [sys.executable, os.path.abspath(__file__), "--memory-worker", str(n), "--rounds", str(rounds)]
     cmd += ["--opponents", "|".join(specs)] if specs else []
     cmd += ["--threads", str(threads)] if threads else []

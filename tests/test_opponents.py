@@ -362,6 +362,23 @@ def test_table_rows_agree_with_fancy_indexing(layout):
         TableRows(torch.zeros(n, s_n, 2 * a)[:, :, ::2], rows, s)
 
 
+@pytest.mark.parametrize("game", ["rps", "rpsls", "weighted-rps:weights=1,2,3", "matrix:rows=0,2,-1,1;-2,0,3,0;1,-3,0,-1;-1,0,1,0"])
+def test_set_tables_equal_the_generic_formulas(game):
+    # the per-set tables read at each round must give what modes() and beat() compute directly
+    g = make_game(game)
+    fast, slow = make_opponent("frequency"), make_opponent("frequency")
+    slow.SET_TABLE_MAX_ACTIONS = 0  # no tables: the generic formulas
+    fast.reset(200, g, None, torch.float64)
+    slow.reset(200, g, None, torch.float64)
+    assert fast._beat_AK is not None and slow._beat_AK is None
+    w = torch.randint(0, 3, (200, g.num_actions), generator=torch.Generator().manual_seed(0)).double()  # many ties
+    assert torch.equal(fast.modes(w), slow.modes(w))
+    assert torch.equal(fast.beat_modes(w), slow.beat(slow.modes(w)))
+    sets = fast.argmax_set(w)
+    assert torch.equal(fast.beat_set(sets), slow.beat_set(sets))
+    assert torch.equal(fast.beat_set(sets), slow.beat(slow.modes(w)))
+
+
 # -- the registry and its errors --------------------------------------------------------------------------
 
 

@@ -285,6 +285,7 @@ class Opponent:
         self.beats = game.beats()  # [A] long: the reply that beats each move
         self._actions_A1 = torch.arange(self.num_actions).unsqueeze(1)
         self._uniform_A = torch.full((self.num_actions,), 1.0 / self.num_actions, dtype=dtype)
+        self._set_tables()
         self.t = 0
         self.rows = torch.arange(n)
         self._reset(generator)
@@ -333,5 +334,51 @@ class Opponent:
 
     def modes(self, weights_NA: torch.Tensor) -> torch.Tensor:
         """[N, A]: uniform over the argmax entries of each row (all entries when the row is flat)."""
-        top = (weights_NA >= weights_NA.amax(dim=1, keepdim=True)).to(self.dtype)
+        if self._modes_AK is not None:
+            return self.set_rows(self._modes_AK, self.argmax_set(weights_NA))
+        return self._uniform_over(weights_NA >= weights_NA.amax(dim=1, keepdim=True))
+
+    def beat_modes(self, weights_NA: torch.Tensor) -> torch.Tensor:
+        """[N, A]: ``beat(modes(weights))``, the best responses to the most likely moves."""
+        if self._beat_AK is not None:
+            return self.set_rows(self._beat_AK, self.argmax_set(weights_NA))
+        return self.beat(self.modes(weights_NA))
+
+    def beat_set(self, set_N: torch.Tensor) -> torch.Tensor:
+        """[N, A]: the best responses to a prediction uniform over a set of moves (a bit mask, see
+        :meth:`argmax_set`): ``beat`` of the uniform distribution over the set."""
+        if self._beat_AK is not None:
+            return self.set_rows(self._beat_AK, set_N)
+        return self.beat(self._uniform_over((set_N.unsqueeze(0) >> self._actions_A1).t() & 1 > 0))
+
+    # -- sets of moves as bit masks ----------------------------------------------------------------
+    # The predictive families reply to a *set* of moves (the agent's most likely moves): uniform
+    # over it, or uniform over the best responses to it. With A actions there are only 2^A such
+    # sets, so reset() computes both replies for every set once, with the generic formulas, and a
+    # round reads them with one gather per match instead of a dozen operations on [N, A] tensors.
+    SET_TABLE_MAX_ACTIONS: ClassVar[int] = 10
+
+    def _set_tables(self) -> None:
+        a = self.num_actions
+        if a > self.SET_TABLE_MAX_ACTIONS:
+            self._modes_AK = self._beat_AK = None
+            return
+        members_KA = (torch.arange(2**a).unsqueeze(1) >> torch.arange(a)) & 1 > 0  # row k: the set k
+        members_KA[0] = True  # the empty set never occurs (a row has a maximum); keep it finite
+        modes_KA = self._uniform_over(members_KA)
+        self._modes_AK = modes_KA.T.contiguous()
+        self._beat_AK = self.beat(modes_KA).T.contiguous()
+
+    def _uniform_over(self, mask_NA: torch.Tensor) -> torch.Tensor:
+        top = mask_NA.to(self.dtype)
         return top / top.sum(dim=1, keepdim=True)
+
+    def argmax_set(self, weights_NA: torch.Tensor) -> torch.Tensor:
+        """[N] long: the argmax entries of each row as a bit mask (bit j set: entry j is a maximum)."""
+        top_NA = weights_NA >= weights_NA.amax(dim=1, keepdim=True)
+        return (top_NA * (1 << self._actions_A1.squeeze(1))).sum(dim=1)
+
+    @staticmethod
+    def set_rows(table_AK: torch.Tensor, set_N: torch.Tensor) -> torch.Tensor:
+        """[N, A]: column ``set_n`` of a per-set table [A, 2^A] for every match (match index innermost)."""
+        return table_AK.index_select(1, set_N).t()

@@ -31,8 +31,8 @@ class _Tabular(Opponent):
     def update(self, own_moves, agent_moves) -> None:
         super().update(own_moves, agent_moves)
         s = self.state_index()
-        reward = self.payoff_flat.index_select(0, own_moves * self.num_actions + agent_moves)  # M[own, agent]
-        self.ctx = encoding.push_context(self.ctx, agent_moves * self.num_actions + own_moves)
+        reward = self.payoff_flat.index_select(0, torch.add(agent_moves, own_moves, alpha=self.num_actions))  # M[own, agent]
+        self.ctx = encoding.push_context(self.ctx, torch.add(own_moves, agent_moves, alpha=self.num_actions))  # pair a*A + o
         self.learn(s, own_moves, reward)
 
 
@@ -53,10 +53,9 @@ class QLearner(_Tabular):
 
     def learn(self, s, own_moves, reward) -> None:
         # Q(s, o) <- Q(s, o) + alpha * (r + gamma * max_o' Q(s', o') - Q(s, o))
-        target = reward + self.gamma * TableRows(self.table, self.rows, self.state_index()).get().amax(dim=1)
+        target = torch.add(reward, TableRows(self.table, self.rows, self.state_index()).get().amax(dim=1), alpha=self.gamma)
         row = TableRows(self.table, self.rows, s)
-        q = row.get_at(own_moves)
-        row.set_at(own_moves, q + self.alpha * (target - q))
+        row.set_at(own_moves, torch.lerp(row.get_at(own_moves), target, self.alpha))  # q + alpha (target - q)
 
 
 class PGLearner(_Tabular):
@@ -83,4 +82,4 @@ class PGLearner(_Tabular):
         theta = row.get()
         pi = torch.softmax(theta, dim=1)
         row.set(theta + self.lr * (reward - self.baseline).unsqueeze(1) * (self.one_hot(own_moves) - pi))
-        self.baseline = self.baseline + self.baseline_rate * (reward - self.baseline)
+        self.baseline = torch.lerp(self.baseline, reward, self.baseline_rate)  # b + rate (r - b)

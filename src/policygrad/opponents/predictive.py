@@ -28,7 +28,7 @@ class Frequency(Opponent):
         self.counts = batched_zeros(self.n, self.num_actions, dtype=self.dtype)
 
     def probs(self) -> torch.Tensor:
-        return self.beat(self.modes(self.counts))
+        return self.beat_modes(self.counts)
 
     def update(self, own_moves, agent_moves) -> None:
         super().update(own_moves, agent_moves)
@@ -54,7 +54,7 @@ class Markov(Opponent):
     def probs(self) -> torch.Tensor:
         if self.t < self.order:
             return self.uniform()
-        return self.beat(self.modes(TableRows(self.table, self.rows, self.recent).get()))
+        return self.beat_modes(TableRows(self.table, self.rows, self.recent).get())
 
     def update(self, own_moves, agent_moves) -> None:
         if self.t >= self.order:  # the table learns "after these n moves came this one"
@@ -63,7 +63,7 @@ class Markov(Opponent):
                 row.set(row.get() * self.decay + self.one_hot(agent_moves))
             else:
                 row.set_at(agent_moves, row.get_at(agent_moves) + 1)
-        self.recent = (self.recent * self.num_actions + agent_moves) % (self.num_actions**self.order)
+        self.recent = torch.add(agent_moves, self.recent, alpha=self.num_actions) % (self.num_actions**self.order)
         super().update(own_moves, agent_moves)
 
 
@@ -92,9 +92,8 @@ class Pattern(Opponent):
             window = h[:, self.width - p * self.repeats :].reshape(self.n, self.repeats, p)
             same = (window == window[:, -1:, :]).all(dim=2).all(dim=1)
             predicted = torch.where(same, h[:, self.width - p], predicted)
-        found = predicted >= 0
-        guess = torch.where(found.unsqueeze(1), self.one_hot(predicted.clamp(min=0)), 1.0)  # not found: flat
-        return self.beat(guess)
+        every_move = 2**self.num_actions - 1  # not found: a flat prediction
+        return self.beat_set(torch.where(predicted >= 0, 1 << predicted.clamp(min=0), every_move))
 
     def update(self, own_moves, agent_moves) -> None:
         super().update(own_moves, agent_moves)
@@ -125,4 +124,4 @@ class Exploiter(Opponent):
         super().update(own_moves, agent_moves)
         row = TableRows(self.counts, self.rows, encoding.context_index(self.ctx, self.num_actions))
         row.set_at(agent_moves, row.get_at(agent_moves) + 1)
-        self.ctx = encoding.push_context(self.ctx, agent_moves * self.num_actions + own_moves)
+        self.ctx = encoding.push_context(self.ctx, torch.add(own_moves, agent_moves, alpha=self.num_actions))  # pair a*A + o
