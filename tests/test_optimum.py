@@ -221,6 +221,12 @@ def test_result_fields_and_json():
     assert optimum("cycle", 30).states_per_level == (1,) * 30
 
 
+def test_progress_reports_every_level():
+    calls = []
+    r = optimum("frequency", 12, progress=lambda done, total, states: calls.append((done, total, states)))
+    assert calls == [(t + 1, 12, n) for t, n in enumerate(r.states_per_level)]
+
+
 def test_caller_opponent_is_not_touched():
     opp = make_opponent("frequency")
     opp.reset(4, make_game("rps"))

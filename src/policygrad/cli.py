@@ -119,7 +119,15 @@ def cmd_optimum(args) -> int:
     if args.threads < 1:
         raise ValueError(f"--threads must be an integer >= 1, got {args.threads}")
     torch.set_num_threads(args.threads)
-    result = optimum(args.opponent, args.rounds, args.game, max_states=args.max_states)
+    from rich.progress import Progress
+
+    with Progress(console=console, transient=True, disable=args.json) as bar:
+        task = bar.add_task("optimum", total=args.rounds)
+
+        def show(done: int, total: int, states: int) -> None:
+            bar.update(task, completed=done, description=f"optimum: {states:,} states after {done - 1} rounds")
+
+        result = optimum(args.opponent, args.rounds, args.game, max_states=args.max_states, progress=show)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
         return 0

@@ -41,6 +41,7 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import asdict, dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -216,37 +217,43 @@ def _row_ids(cols: list[torch.Tensor], m_n: int) -> tuple[torch.Tensor, int]:
             continue
         c_Mw = c_Mw.double()
         lo_w, hi_w = c_Mw.amin(dim=0), c_Mw.amax(dim=0)
-        integral_w = (c_Mw == c_Mw.round()).all(dim=0) & (hi_w - lo_w < 2**40)
-        digits_Mw = torch.empty(c_Mw.shape, dtype=torch.long)
-        digits_Mw[:, integral_w] = (c_Mw[:, integral_w] - lo_w[integral_w]).long()
+        integral_w = (torch.frac(c_Mw) == 0).all(dim=0) & (hi_w - lo_w < 2**40)
         span_w = (hi_w - lo_w + 1).clamp(max=2**41).long().tolist()
-        for j in torch.nonzero(~integral_w).flatten().tolist():
-            digits_Mw[:, j], span_w[j] = _unique_inverse(_float_codes(c_Mw[:, j]))
-        blocks.append(digits_Mw)
+        if bool(integral_w.all()):
+            blocks.append((c_Mw - lo_w).long())
+        else:
+            digits_Mw = torch.empty(c_Mw.shape, dtype=torch.long)
+            digits_Mw[:, integral_w] = (c_Mw[:, integral_w] - lo_w[integral_w]).long()
+            for j in torch.nonzero(~integral_w).flatten().tolist():
+                digits_Mw[:, j], span_w[j] = _unique_inverse(_float_codes(c_Mw[:, j]))
+            blocks.append(digits_Mw)
         spans += span_w
     if not blocks or m_n == 0:
         return torch.zeros(m_n, dtype=torch.long), min(m_n, 1)
+    keep = [j for j, n in enumerate(spans) if n > 1]  # a constant column tells no row apart
+    if not keep:
+        return torch.zeros(m_n, dtype=torch.long), 1
     digits_MW = torch.cat(blocks, dim=1)
-    w_n = digits_MW.shape[1]
-    code_M, bound = torch.zeros(m_n, dtype=torch.long), 1
+    if len(keep) < digits_MW.shape[1]:
+        digits_MW = digits_MW[:, keep]
+    spans = [spans[j] for j in keep]
+    code_M, bound = None, 1
     j = 0
-    while j < w_n:  # take as many columns as fit in one int64, then fold them into the code
-        chunk, radix = [], 1
-        while j < w_n and radix * spans[j] < 2**62:
-            if spans[j] > 1:
-                chunk.append(j)
-                radix *= spans[j]
+    while j < len(spans):  # take as many columns as fit in one int64, then fold them into the code
+        start, radix = j, 1
+        while j < len(spans) and radix * spans[j] < 2**62:
+            radix *= spans[j]
             j += 1
-        if chunk:
-            weights = torch.tensor([_prod(spans[c] for c in chunk[i + 1 :]) for i in range(len(chunk))], dtype=torch.long)
-            part_M = (digits_MW[:, chunk] * weights).sum(dim=1)
+        weights_w = torch.tensor([_prod(spans[i + 1 : j]) for i in range(start, j)], dtype=torch.long)
+        part_M = digits_MW[:, start:j] @ weights_w
+        if code_M is None:
+            code_M, bound = part_M, radix
+            continue
+        if bound * radix >= 2**62:
+            part_M, radix = _unique_inverse(part_M)
             if bound * radix >= 2**62:
-                part_M, radix = _unique_inverse(part_M)
-                if bound * radix >= 2**62:
-                    code_M, bound = _unique_inverse(code_M)
-            code_M, bound = code_M * radix + part_M, bound * radix
-    if bound == 1:
-        return code_M, 1
+                code_M, bound = _unique_inverse(code_M)
+        code_M, bound = code_M * radix + part_M, bound * radix
     return _unique_inverse(code_M)
 
 
@@ -279,6 +286,7 @@ def _solve(
     max_states: int = DEFAULT_MAX_STATES,
     max_bytes: int = DEFAULT_MAX_BYTES,
     compact: bool = True,
+    progress: Callable[[int, int, int], None] | None = None,
 ) -> OptimumResult:
     start = time.perf_counter()
     rounds = _check_int("rounds", rounds, 1)
@@ -304,6 +312,8 @@ def _solve(
     for t in range(rounds):
         s_n = post_SK.shape[0]
         sizes.append(s_n)
+        if progress is not None:
+            progress(t + 1, rounds, s_n)
         q_SKA = torch.stack([m.probs() for m in members], dim=1).to(torch.float64)
         q_SA = torch.einsum("sk,ska->sa", post_SK, q_SKA)  # q(o | s) = sum_i w_i q_i(o | s_i)
         q_levels.append(q_SA)
@@ -375,6 +385,7 @@ def optimum(
     game: str | Game = "rps",
     max_states: int = DEFAULT_MAX_STATES,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    progress: Callable[[int, int, int], None] | None = None,
 ) -> OptimumResult:
     """The best expected reward per round that any agent can get against an opponent over T rounds.
 
@@ -390,6 +401,7 @@ def optimum(
         game: a :class:`~policygrad.games.Game` or its spec (default ``"rps"``).
         max_states: refuse (ValueError) when one level holds more distinct states than this.
         max_bytes: refuse when the stored levels plus one level's branching would need more memory.
+        progress: called as ``progress(levels_done, T, states_in_the_last_level)`` after each level.
     Returns:
         an :class:`OptimumResult`.
     Raises:
@@ -398,7 +410,7 @@ def optimum(
 
     See also: :func:`brute_force_optimum`, the same recursion without deduplication, for tiny T.
     """
-    return _solve(opponent_spec, rounds, game, max_states, max_bytes, compact=True)
+    return _solve(opponent_spec, rounds, game, max_states, max_bytes, compact=True, progress=progress)
 
 
 def brute_force_optimum(opponent_spec, rounds: int, game: str | Game = "rps") -> float:
