@@ -438,7 +438,7 @@ def plot_tournament(result: Tournament, path: str) -> str:
     im = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=-scale, vmax=scale, aspect="auto")
     ax.set_xticks(range(len(result.opponents)), [o.split("=", 1)[-1] if o.startswith(("roshambo:", "kaggle:")) else o for o in result.opponents], rotation=90, fontsize=8)
     ax.set_yticks(range(len(result.agents)), result.agents, fontsize=9)
-    if grid.size <= 200:
+    if len(result.opponents) <= 20 and grid.size <= 200:  # numbers in the cells while they fit
         for (i, j), v in np.ndenumerate(grid):
             dark = not np.isnan(v) and abs(v) > 0.6 * scale
             ax.text(j, i, "F" if np.isnan(v) else f"{v:+.2f}", ha="center", va="center", fontsize=7, color="white" if dark else "black")
