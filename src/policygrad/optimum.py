@@ -23,13 +23,14 @@ for ``constant``, ``mixed`` and ``cycle``. Two exact refinements shrink it furth
 * only the replies with q(o | s) > 0 are branched (the others weigh 0 in the sum);
 * for opponents that play the mode of counts that only grow by one (``frequency`` and ``markov``
   without decay) a count is kept as its gap to the row's maximum, capped at the rounds left:
-  a move that trails the mode by more than the remaining updates can never be a mode again, so
-  the exact size of its gap no longer matters.
+  adding the same number to a row changes no mode, and a move that trails the mode by more than
+  the remaining updates can never be a mode again, so the exact size of its gap no longer matters.
 
 A population (``mix``) hides which member a match meets, so the agent's state is the tuple of every
 member's state (each member run over the same history) plus the posterior over members,
 w_i(h) proportional to prior_i * prod_t q_i(o_t | h_<t); then q(o | s) = sum_i w_i q_i(o | s_i).
-A member whose posterior has fallen to 0 can never come back, so its state is dropped from the key.
+A member whose posterior has fallen to 0 can never come back, so its state is dropped from the key;
+the posterior enters the key on a grid of 2^-40 (see ``_POSTERIOR_GRID``).
 
 :func:`brute_force_optimum` is the referee for tiny T: the same recursion over the full history
 tree, (A^2)^t nodes at level t, with no deduplication and joint (unnormalised) probabilities
@@ -139,9 +140,15 @@ def _mode_gaps(counts: torch.Tensor, cap: int) -> torch.Tensor:
     return (counts.amax(dim=-1, keepdim=True) - counts).clamp(max=cap)
 
 
+# the opponents (exact classes, not subclasses) that play the mode of counts growing by one per
+# round, and the names of those counts in their state(); anything else is keyed by its full state
+_MODE_COUNTS = {Frequency: ("counts",), Markov: ("table", "recent")}
+
+
 def _compact(member: Opponent) -> str | None:
     """A description of the exact compaction applied to this member's state, or None."""
-    if isinstance(member, (Frequency, Markov)) and member.decay == 1.0:
+    names = _MODE_COUNTS.get(type(member))
+    if names and getattr(member, "decay", None) == 1.0 and set(names) <= set(member.state_names):
         return "gap of each count to its row's mode, capped at the rounds left"
     return None
 
@@ -152,10 +159,8 @@ def _key_columns(member: Opponent, cap: int, compact: bool) -> list[torch.Tensor
     state = member.state()
     m = member.n
     if compact and _compact(member) is not None:
-        if isinstance(member, Frequency):
-            return [_mode_gaps(state["counts"], cap).reshape(m, -1)]
-        if isinstance(member, Markov):
-            return [_mode_gaps(state["table"], cap).reshape(m, -1), state["recent"].reshape(m, -1)]
+        counts = _MODE_COUNTS[type(member)][0]
+        return [(_mode_gaps(v, cap) if k == counts else v).reshape(m, -1) for k, v in state.items()]
     return [v.reshape(m, -1) for v in state.values()]
 
 
@@ -350,8 +355,9 @@ def _solve(
         for member in members:
             member.select(first_U)
         post_SK = post_MK[first_U]
-        child_SAA = torch.zeros(s_n, a_n, a_n, dtype=torch.int32)
-        child_SAA[parent_M, a_M, o_M] = inverse_M.to(torch.int32)
+        index_dtype = torch.int32 if u_n < 2**31 else torch.int64
+        child_SAA = torch.zeros(s_n, a_n, a_n, dtype=index_dtype)
+        child_SAA[parent_M, a_M, o_M] = inverse_M.to(index_dtype)
         child_levels.append(child_SAA)
 
     # backward: V_t(s) = max_a sum_o q(o|s) (M[a, o] + V_{t+1}(child(s, a, o)))
