@@ -585,7 +585,7 @@ def plot_compare(report: dict, path: str) -> str:
     agents = list(dict.fromkeys(e["agent"] for e in entries))
     opponents = list(dict.fromkeys(e["opponent"] for e in entries))
     evals = report["evaluation_opponents"]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 0.35 * len(entries) + 3), gridspec_kw={"width_ratios": [1, 1.2]})
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 0.3 * len(entries) + 3), gridspec_kw={"width_ratios": [1, 1.2], "wspace": 0.55})
     width = 0.8 / len(agents)
     for i, agent in enumerate(agents):
         xs, ys, es = [], [], []
@@ -600,9 +600,9 @@ def plot_compare(report: dict, path: str) -> str:
     ax1.set_xticklabels(opponents, rotation=20, fontsize=8)
     ax1.set_xlabel("trained against")
     ax1.set_ylabel("exact exploitability (reward per round)")
-    ax1.set_ylim(0, 1.05)
+    ax1.set_ylim(0, 1.15)
     ax1.axhline(0, color="k", lw=0.8)
-    ax1.legend(fontsize=8)
+    ax1.legend(fontsize=8, ncol=len(agents), loc="upper center")
     ax1.grid(True, axis="y", alpha=0.3)
     grid = [[e["reward"][v]["mean"] for v in evals] for e in entries]
     im = ax2.imshow(grid, cmap="RdBu", vmin=-1, vmax=1, aspect="auto")
