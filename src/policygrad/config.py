@@ -31,6 +31,7 @@ class TrainConfig:
     rounds: int = dataclasses.field(default=100, metadata={"help": "T, rounds per match", "low": 1})
     context: int = dataclasses.field(default=2, metadata={"help": "k, past rounds the policy sees", "low": 0, "high": 8})
     counts: bool = dataclasses.field(default=True, metadata={"help": "add both players' running move frequencies to the observation"})
+    gaps: bool = dataclasses.field(default=True, metadata={"help": "policy and critic also read each player's count gap to its most frequent move, exp(-gap) and exp(-gap/4) (mlp and gru; only with counts)"})
     policy: str = dataclasses.field(default="mlp", metadata={"help": "mlp, tabular or gru", "choices": ("mlp", "tabular", "gru")})
     hidden: tuple = dataclasses.field(default=(64,), metadata={"help": "hidden layer sizes (gru: the first is the state size)"})
     estimator: str = dataclasses.field(default="gae", metadata={"help": "total-return, reward-to-go, q-form or gae", "choices": ("total-return", "reward-to-go", "q-form", "gae")})
@@ -41,10 +42,10 @@ class TrainConfig:
     ent_coef: float = dataclasses.field(default=0.003, metadata={"help": "entropy bonus weight (a bonus: it raises entropy)", "low": 0.0})
     vf_coef: float = dataclasses.field(default=0.5, metadata={"help": "critic loss weight", "low": 0.0})
     optimizer: str = dataclasses.field(default="adam", metadata={"help": "adam, or sgd (the seed's plain update)", "choices": OPTIMIZERS})
-    lr: float = dataclasses.field(default=0.01, metadata={"help": "learning rate alpha", "low_open": 0.0, "high": 10.0})
+    lr: float = dataclasses.field(default=0.02, metadata={"help": "learning rate alpha", "low_open": 0.0, "high": 10.0})
     lr_schedule: str = dataclasses.field(default="linear", metadata={"help": "constant, linear (to 0) or cosine", "choices": SCHEDULES})
     max_grad_norm: float = dataclasses.field(default=1.0, metadata={"help": "gradient clipping (0: off)", "low": 0.0})
-    iterations: int = dataclasses.field(default=150, metadata={"help": "gradient steps", "low": 1})
+    iterations: int = dataclasses.field(default=120, metadata={"help": "gradient steps", "low": 1})
     batch: int = dataclasses.field(default=256, metadata={"help": "N, matches per iteration", "low": 1})
     seed: int = dataclasses.field(default=0, metadata={"help": "seed of every generator", "low": 0})
     checkpoint_every: int = dataclasses.field(default=25, metadata={"help": "iterations between checkpoints", "low": 1})
@@ -62,6 +63,11 @@ class TrainConfig:
         make_game(self.game)
         make_opponent(self.opponent)
         parse_estimator(self.estimator)
+
+    @property
+    def uses_gaps(self) -> bool:
+        """The policy reads the mode-gap features: asked for, with count features to read them from."""
+        return self.gaps and self.counts and self.policy != "tabular"
 
     @property
     def uses_critic(self) -> bool:

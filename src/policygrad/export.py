@@ -8,7 +8,8 @@ no policygrad) and defines ``agent(observation, configuration)``, the entry poin
 
 * the same observation as :mod:`policygrad.encoding` (one-hot of the last K (agent, opponent)
   pairs, oldest first; the round fraction t / T capped at 1; with ``counts`` the running move
-  frequencies of the agent, then the opponent), built in float32 exactly as the encoder builds it;
+  frequencies of the agent, then the opponent), built in float32 exactly as the encoder builds it,
+  and, for a policy trained with ``gaps``, the mode-gap features of :class:`policygrad.policies.ModeGaps`;
 * the same network, evaluated in float64 from the float32 weights: an MLP (tanh hidden layers,
   softmax head), a table of logits indexed by the context, or a GRU cell with PyTorch's gate
   equations and weight layout (gates r, z, n stacked in ``weight_ih``/``weight_hh``)::
@@ -84,6 +85,9 @@ def kaggle_source(checkpoint: str, seed: int | None = None) -> str:
         )
     if seed is not None and (not isinstance(seed, int) or seed < 0):
         raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
+    features = getattr(policy, "features", None)  # ModeGaps read through WithFeatures (config gaps)
+    if features is not None:
+        policy = policy.policy
     state = {k: v.detach() for k, v in policy.state_dict().items()}
     weights = ""
     if cfg.policy == "mlp":
@@ -114,6 +118,7 @@ def kaggle_source(checkpoint: str, seed: int | None = None) -> str:
     settings = (
         f"POLICY = {cfg.policy!r}\nNUM_ACTIONS = {a_num}\nCONTEXT = {cfg.context}\nCOUNTS = {bool(cfg.counts)}\n"
         f"ROUNDS = {cfg.rounds}\nHIDDEN = {hidden_size}\nSEED = {seed!r}\n"
+        f"GAP_SCALES = {tuple(features.scales) if features is not None else ()!r}\n"
     )
     return header + _PRELUDE + settings + "\n" + weights + _BODY
 
@@ -164,6 +169,10 @@ def _features(ctx, t, counts):
     if COUNTS:
         total = max(counts[0].sum(dtype=_np.float32), _np.float32(1.0))
         obs[CONTEXT * a2 + 1:] = (counts / total).reshape(-1)
+    if GAP_SCALES:  # policygrad.policies.ModeGaps: exp(-gap / s) of each count's gap to its row's mode
+        n = _np.round(obs[CONTEXT * a2 + 1:].reshape(2, NUM_ACTIONS) * (obs[CONTEXT * a2] * _np.float32(ROUNDS)))
+        gap = (n.max(axis=1, keepdims=True) - n).reshape(-1)
+        obs = _np.concatenate([obs] + [_np.exp(-gap / _np.float32(s)) for s in GAP_SCALES])
     return obs.astype(_np.float64)
 
 

@@ -21,11 +21,14 @@ from .engine import sample
 __all__ = [
     "MLPPolicy",
     "TabularPolicy",
+    "ModeGaps",
+    "WithFeatures",
     "GRUPolicy",
     "DeterministicView",
     "EpsilonSoftView",
     "ValueNet",
     "make_policy",
+    "make_critic",
     "POLICY_KINDS",
     "entropy",
     "sample_actions",
@@ -166,15 +169,117 @@ class EpsilonSoftView(_View):
         return (self.epsilon / logp.shape[-1] + (1 - self.epsilon) * self.greedy(logp)).log()
 
 
-def make_policy(kind: str, obs_size: int, num_actions: int, context: int, hidden: tuple[int, ...] = (64,)) -> nn.Module:
-    """A fresh policy of ``kind`` (``mlp``, ``tabular`` or ``gru``) for this observation layout."""
-    if kind == "mlp":
-        return MLPPolicy(obs_size, num_actions, tuple(hidden))
+def make_policy(
+    kind: str,
+    obs_size: int,
+    num_actions: int,
+    context: int,
+    hidden: tuple[int, ...] = (64,),
+    gaps: bool = False,
+    rounds: int | None = None,
+) -> nn.Module:
+    """A fresh policy of ``kind`` (``mlp``, ``tabular`` or ``gru``) for this observation layout.
+
+    With ``gaps`` (an observation with count features, over a match of ``rounds`` rounds) an ``mlp``
+    or ``gru`` reads the observation through :class:`ModeGaps` (a tabular policy reads the context
+    only, so ``gaps`` does not change it).
+    """
+    if kind not in POLICY_KINDS:
+        raise ValueError(f"unknown policy {kind!r}; allowed: {', '.join(POLICY_KINDS)}")
     if kind == "tabular":
         return TabularPolicy(num_actions, context)
-    if kind == "gru":
-        return GRUPolicy(obs_size, num_actions, hidden[0] if hidden else 64)
-    raise ValueError(f"unknown policy {kind!r}; allowed: {', '.join(POLICY_KINDS)}")
+    features = ModeGaps(num_actions, context, rounds, obs_size) if gaps else None
+    width = obs_size + (features.extra if features is not None else 0)
+    if kind == "mlp":
+        policy: nn.Module = MLPPolicy(width, num_actions, tuple(hidden))
+    else:
+        policy = GRUPolicy(width, num_actions, hidden[0] if hidden else 64)
+    return WithFeatures(features, policy) if features is not None else policy
+
+
+def make_critic(obs_size: int, num_actions: int, context: int, hidden: tuple[int, ...] = (64,), gaps: bool = False, rounds: int | None = None) -> nn.Module:
+    """A fresh critic V_phi(s) ([..., F] -> [...]), reading the same features as :func:`make_policy`'s policy."""
+    if not gaps:
+        return ValueNet(obs_size, hidden)
+    features = ModeGaps(num_actions, context, rounds, obs_size)
+    return nn.Sequential(features, ValueNet(obs_size + features.extra, hidden))
+
+
+class ModeGaps(nn.Module):
+    """Count features on a scale that does not shrink with t: each player's gap to its most frequent move.
+
+    The observation's count block holds frequencies c_i / t, whose differences shrink like 1/t: late
+    in a match one move more is a change of 0.01, which a small tanh network resolves badly. From the
+    frequencies and the round fraction t / T this layer recovers the integer counts,
+    c_i = round(f_i * (t / T) * T), and appends, for each player and move,
+
+        g_i = max_j c_j - c_i        (0 for the most frequent moves, ties included)
+        features exp(-g_i / s) for each scale s in ``scales``  (default 1 and 4)
+
+    that is 1 at the mode, 0.37 one move behind, and so on, whatever t is. Which moves lead the
+    counts, and by how much, is what a fictitious-play or n-gram opponent acts on; the frequencies
+    themselves stay in the observation. No parameters; no gradient flows into the observation.
+
+    Legend: F observation features, A actions, K context rounds, T rounds per match.
+
+    Args:
+        num_actions: A.
+        context: K (the count block starts after the K * A^2 one-hot block and the round fraction).
+        rounds: T, the horizon the observation's round fraction is relative to.
+        obs_size: F; it must be the width of an observation with count features.
+        scales: the length scales s of the exp(-g / s) features.
+    """
+
+    def __init__(self, num_actions: int, context: int, rounds: int | None, obs_size: int, scales: tuple[float, ...] = (1.0, 4.0)) -> None:
+        super().__init__()
+        if not isinstance(rounds, int) or isinstance(rounds, bool) or rounds < 1:
+            raise ValueError(f"mode gaps need the match length: rounds must be an integer >= 1, got {rounds!r}")
+        if obs_size != encoding.feature_size(num_actions, context, True):
+            raise ValueError(
+                f"mode gaps read the count features, but an observation of width {obs_size} has none "
+                f"(with counts it is {encoding.feature_size(num_actions, context, True)} for A={num_actions}, K={context}); use counts=true or gaps=false"
+            )
+        self.num_actions, self.context, self.rounds, self.scales = num_actions, context, rounds, tuple(scales)
+        self.start = context * num_actions**2  # index of the round fraction; the counts follow it
+
+    @property
+    def extra(self) -> int:
+        """How many features the layer appends: 2 players x A moves x len(scales)."""
+        return 2 * self.num_actions * len(self.scales)
+
+    def gaps(self, obs: torch.Tensor) -> torch.Tensor:
+        """[..., 2, A]: g = max_j c_j - c_i for (agent, opponent) counts, as floats."""
+        a = self.num_actions
+        t = obs[..., self.start : self.start + 1] * self.rounds  # rounds played, [..., 1]
+        freq = obs[..., self.start + 1 : self.start + 1 + 2 * a].unflatten(-1, (2, a))
+        counts = (freq * t.unsqueeze(-1)).round()
+        return counts.amax(-1, keepdim=True) - counts
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """[..., F] -> [..., F + extra]: the observation with the gap features appended."""
+        g = self.gaps(obs.detach()).flatten(-2)
+        return torch.cat([obs] + [torch.exp(-g / s) for s in self.scales], dim=-1)
+
+
+class WithFeatures(nn.Module):
+    """A policy that reads the observation through a feature layer: pi(a | s) = pi'(a | phi(s)).
+
+    Same interface as the wrapped policy (``step``, ``sequence``, ``initial_state``, ``recurrent``).
+    """
+
+    def __init__(self, features: nn.Module, policy: nn.Module) -> None:
+        super().__init__()
+        self.features, self.policy = features, policy
+        self.recurrent = policy.recurrent
+
+    def initial_state(self, n: int):
+        return self.policy.initial_state(n)
+
+    def step(self, obs_NF: torch.Tensor, hidden=None):
+        return self.policy.step(self.features(obs_NF), hidden)
+
+    def sequence(self, obs_NTF: torch.Tensor) -> torch.Tensor:
+        return self.policy.sequence(self.features(obs_NTF))
 
 
 class ValueNet(nn.Module):

@@ -27,7 +27,7 @@ from .config import TrainConfig, atomic_write_text, dump_toml
 from .engine import Engine
 from .estimators import discounted_returns, entropy_bonus, policy_objective, value_loss
 from .games import make_game
-from .policies import ValueNet, make_policy
+from .policies import make_critic, make_policy
 from .rollout import rollout, score
 
 __all__ = ["Trainer", "TrainResult", "NonFiniteLossError", "train", "METRIC_FIELDS"]
@@ -68,10 +68,10 @@ class Trainer:
             torch.set_num_threads(config.threads)
         torch.manual_seed(config.seed)  # parameter initialisation only; play uses explicit generators
         self.engine = Engine(config.opponent, n=config.batch, rounds=config.rounds, context=config.context, game=self.game, counts=config.counts, seed=config.seed)
-        self.policy = make_policy(config.policy, self.engine.obs_size, a, config.context, config.hidden)
+        self.policy = make_policy(config.policy, self.engine.obs_size, a, config.context, config.hidden, config.uses_gaps, config.rounds)
         if hasattr(self.engine.opponent, "attach"):  # a white-box opponent (best-response) reads the policy
             self.engine.opponent.attach(self.policy, config.context, config.counts, config.rounds)
-        self.critic = ValueNet(self.engine.obs_size, config.hidden) if config.uses_critic else None
+        self.critic = make_critic(self.engine.obs_size, a, config.context, config.hidden, config.uses_gaps, config.rounds) if config.uses_critic else None
         params = list(self.policy.parameters()) + (list(self.critic.parameters()) if self.critic else [])
         if config.optimizer == "adam":
             self.optimizer = torch.optim.Adam(params, lr=config.lr)
@@ -267,6 +267,7 @@ def load_policy(path: str):
     config = TrainConfig.from_dict(data["config"], source=path)
     game = make_game(config.game)
     obs_size = encoding.feature_size(game.num_actions, config.context, config.counts)
-    policy = make_policy(config.policy, obs_size, game.num_actions, config.context, config.hidden)
+    gaps = config.uses_gaps and "gaps" in data["config"]  # checkpoints from before the option had none
+    policy = make_policy(config.policy, obs_size, game.num_actions, config.context, config.hidden, gaps, config.rounds)
     policy.load_state_dict(data["policy"])
     return policy.eval(), config, data
