@@ -206,3 +206,12 @@ def test_kaggle_suite_runs_or_names_the_extra(capsys):
     means = {p["opponent"]: p["mean"] for p in data["pairs"]}
     assert means["kaggle:agent=paper"] == -1.0 and means["kaggle:agent=scissors"] == 1.0 and means["kaggle:agent=rock"] == 0.0
     assert means["kaggle:agent=statistical"] is None  # it returns None on step 0: a forfeit, recorded
+
+
+@needs_spiel
+def test_outside_bots_replay_the_same_in_processes_or_not():
+    # the bots' process-wide generators are seeded at every match's reset: where a match runs does not matter
+    opponents = ["roshambo:bot=iocainebot", "roshambo:bot=randbot", "roshambo:bot=phasenbott"]
+    one = run_tournament(["uniform", "online"], opponents, rounds=200, seeds=2, jobs=1)
+    two = run_tournament(["uniform", "online"], opponents, rounds=200, seeds=2, jobs=2)
+    assert one.matches == two.matches and len({m["total"] for m in one.matches}) > 3
