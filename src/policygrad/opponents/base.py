@@ -176,6 +176,8 @@ class TableRows:
 
 def _is_dense(x: torch.Tensor) -> bool:
     # a permutation of a contiguous tensor: sorted by stride, each stride is the product of the sizes below it
+    if x.numel() == 0:
+        return True
     expected = 1
     for size, stride in sorted(zip(x.shape, x.stride()), key=lambda d: d[1]):
         if size > 1 and stride != expected:
