@@ -215,3 +215,36 @@ def test_outside_bots_replay_the_same_in_processes_or_not():
     one = run_tournament(["uniform", "online"], opponents, rounds=200, seeds=2, jobs=1)
     two = run_tournament(["uniform", "online"], opponents, rounds=200, seeds=2, jobs=2)
     assert one.matches == two.matches and len({m["total"] for m in one.matches}) > 3
+
+
+class Sleeper(Crasher):
+    """A player that stalls in round 4."""
+
+    def act(self, last_opponent_move=None):
+        import time
+
+        self.t += 1
+        if self.t == 4:
+            time.sleep(60)
+        return 0
+
+
+def test_a_side_over_the_move_time_limit_forfeits(monkeypatch, tmp_path):
+    monkeypatch.setitem(PLAYERS, "sleeper", Sleeper)
+    loops = tmp_path / "loops.py"
+    loops.write_text("def agent(observation, configuration):\n    while observation.step == 2:\n        pass\n    return 0\n")
+    result = run_tournament(["constant:move=1", "sleeper"], ["constant:move=0", f"kaggle:path={loops}"], rounds=20, seeds=1, jobs=2, move_timeout=0.5)
+    looped = result.pair("constant:move=1", f"kaggle:path={loops}")
+    assert looped["forfeits"] == 1 and looped["wins"] == 1
+    assert "failed in round 3: MoveTimeout: no move within the limit of 0.5 s" in looped["errors"][0]
+    slept = result.pair("sleeper", "constant:move=0")
+    assert slept["losses"] == 1 and slept["errors"] == ["MoveTimeout: no move within the limit of 0.5 s"]
+    assert result.pair("constant:move=1", "constant:move=0")["mean"] == 1.0  # the others play on
+    # in this process too, and the alarm is put back afterwards
+    import signal
+
+    before = signal.getsignal(signal.SIGALRM)
+    assert play_match("sleeper", "constant:move=0", 10, 0, "rps", 0.3)["forfeit"] == "agent"
+    assert signal.getsignal(signal.SIGALRM) == before and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    with pytest.raises(ValueError, match="move_timeout must be a number of seconds > 0, got -1"):
+        run_tournament(["uniform"], ["frequency"], rounds=5, move_timeout=-1)

@@ -222,7 +222,7 @@ def cmd_tournament(args) -> int:
         task = bar.add_task("tournament", total=None)
         result = run_tournament(
             split_names(args.agents), opponents, args.rounds, args.seeds, args.game, args.jobs,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
+            progress=lambda done, total: bar.update(task, completed=done, total=total), move_timeout=args.move_timeout,
         )
     if args.plot:
         plot_tournament(result, args.plot)
@@ -524,6 +524,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: the number of CPUs; 1: no subprocesses)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--plot", metavar="FILE", help="write a heat map PNG")
+    p.add_argument("--move-timeout", type=float, default=None, metavar="SECONDS", help="a side slower than this in a round forfeits the match (default: no limit)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_tournament)
 

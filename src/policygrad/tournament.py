@@ -31,6 +31,8 @@ import importlib
 import inspect
 import math
 import os
+import signal
+import threading
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
@@ -183,15 +185,49 @@ def split_names(text: str) -> list[str]:
 # -- the matches ----------------------------------------------------------------------------------
 
 
-def play_match(agent: str, opponent: str, rounds: int, seed: int, game: str = "rps") -> dict:
+class MoveTimeout(Exception):
+    """A side took longer than the move time limit."""
+
+
+def _timer(seconds: float | None) -> Callable[[float], None]:
+    """``arm(s)`` starts (s > 0) or stops (s = 0) a real-time alarm that raises :class:`MoveTimeout`
+    in Python code (a no-op without a limit)."""
+    if not seconds:
+        return lambda s: None
+
+    def fire(signum, frame):
+        raise MoveTimeout(f"no move within the limit of {seconds:g} s")
+
+    signal.signal(signal.SIGALRM, fire)
+    return lambda s: signal.setitimer(signal.ITIMER_REAL, s)
+
+
+def play_match(agent: str, opponent: str, rounds: int, seed: int, game: str = "rps", move_timeout: float | None = None) -> dict:
     """One match of ``rounds`` rounds: the agent (a :func:`make_player` name) against an opponent spec.
+
+    ``move_timeout`` (seconds) limits each side's time per round (as Kaggle's ``actTimeout``); a
+    side that exceeds it forfeits. It interrupts Python code only (a loop inside a C extension runs
+    on), and only on the main thread of a POSIX process (where a tournament's workers play).
 
     Returns ``{agent, opponent, seed, total, rounds_played, forfeit, error}``; ``total`` is the
     agent's summed reward (None after a forfeit), ``forfeit`` is None, ``"agent"`` or ``"opponent"``.
     """
+    timed = bool(move_timeout) and hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    old_handler = signal.getsignal(signal.SIGALRM) if timed else None
+    try:
+        return _play_match(agent, opponent, rounds, seed, game, move_timeout if timed else None)
+    finally:
+        if timed:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, signal.SIG_DFL if old_handler is None else old_handler)
+
+
+def _play_match(agent: str, opponent: str, rounds: int, seed: int, game: str, move_timeout: float | None) -> dict:
     from .opponents.external import with_rounds
 
     record = {"agent": agent, "opponent": opponent, "seed": seed, "total": None, "rounds_played": 0, "forfeit": None, "error": None}
+    arm = _timer(move_timeout)
+    limit = move_timeout or 0.0
 
     def forfeit(side: str, e: BaseException) -> dict:
         record["forfeit"], record["error"] = side, f"{type(e).__name__}: {e}"
@@ -204,20 +240,32 @@ def play_match(agent: str, opponent: str, rounds: int, seed: int, game: str = "r
         return forfeit("agent", e)
     try:
         engine = Engine(with_rounds(make_opponent(opponent), rounds), n=1, rounds=rounds, context=0, game=game, seed=seed)
-        engine.reset()
+        arm(limit)
+        try:
+            engine.reset()  # the opponent's first move is asked here
+        finally:
+            arm(0)
     except Exception as e:  # noqa: BLE001
         return forfeit("opponent", e)
     a_num = engine.num_actions
     total, last = 0.0, None
     for t in range(rounds):
         try:
-            move = player.act(last)
+            arm(limit)
+            try:
+                move = player.act(last)
+            finally:
+                arm(0)
             if isinstance(move, bool) or not isinstance(move, int) or not 0 <= move < a_num:
                 raise ValueError(f"the agent played {move!r} in round {t + 1}; allowed: an int in 0..{a_num - 1}")
         except Exception as e:  # noqa: BLE001
             return forfeit("agent", e)
         try:
-            _, reward, _, info = engine.step(torch.tensor([move]))
+            arm(limit)
+            try:
+                _, reward, _, info = engine.step(torch.tensor([move]))  # the opponent's next move is asked here
+            finally:
+                arm(0)
         except Exception as e:  # noqa: BLE001
             return forfeit("opponent", e)
         total += float(reward[0])
@@ -236,7 +284,7 @@ def _play_task(task: tuple) -> dict:
 
 
 def _crash_record(task: tuple, e: BaseException) -> dict:
-    agent, opponent, _, seed, _ = task
+    agent, opponent, _, seed = task[:4]
     return {"agent": agent, "opponent": opponent, "seed": seed, "total": None, "rounds_played": 0, "forfeit": "crash",
             "error": f"the process playing this match died ({type(e).__name__}: {e})"}  # fmt: skip
 
@@ -354,6 +402,7 @@ def run_tournament(
     game: str = "rps",
     jobs: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    move_timeout: float | None = None,
 ) -> Tournament:
     """Every agent against every opponent, ``seeds`` matches of ``rounds`` rounds each (seeds 0..S-1).
 
@@ -368,6 +417,7 @@ def run_tournament(
         game: the game's spec.
         jobs: worker processes (default: the number of CPUs; 1 plays in this process).
         progress: called with (matches done, matches in all).
+        move_timeout: seconds a side may take per round before it forfeits (None: no limit); see :func:`play_match`.
     """
     for what, value in (("rounds", rounds), ("seeds", seeds)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -389,7 +439,9 @@ def run_tournament(
 
     for spec in opponents:
         check_game(make_opponent(spec), g)
-    tasks = [(a, o, rounds, s, g.name) for a in agents for o in opponents for s in range(seeds)]
+    if move_timeout is not None and not (isinstance(move_timeout, (int, float)) and move_timeout > 0):
+        raise ValueError(f"move_timeout must be a number of seconds > 0, got {move_timeout!r}")
+    tasks = [(a, o, rounds, s, g.name, move_timeout) for a in agents for o in opponents for s in range(seeds)]
     matches = _run_tasks(tasks, jobs, progress)
     board, pairs = _summarise(agents, opponents, matches, rounds)
     return Tournament(g.name, rounds, list(range(seeds)), agents, opponents, board, pairs, matches)
