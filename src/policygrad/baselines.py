@@ -478,13 +478,9 @@ def _train_pg(s: CompareSettings, opponent: str, seed: int):
 
 
 def _evaluate(policy, spec: str, s: CompareSettings, seed: int):
-    from .evaluate import evaluate_policy
-    from .opponents import make_opponent
+    from .evaluate import evaluate_policy  # it attaches a white-box opponent (best-response) to the policy
 
-    opponent = make_opponent(spec)
-    if hasattr(opponent, "attach"):
-        opponent.attach(policy, s.context, False, s.rounds)
-    return evaluate_policy(policy, opponent, s.rounds, s.context, False, s.game, s.matches, seed=10_000 + seed)
+    return evaluate_policy(policy, spec, s.rounds, s.context, False, s.game, s.matches, seed=10_000 + seed)
 
 
 def compare(settings: CompareSettings, progress=None, save_dir: str | None = None) -> dict:

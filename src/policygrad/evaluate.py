@@ -68,6 +68,9 @@ def evaluate_policy(policy, opponent, rounds: int, context: int, counts: bool, g
 
     if not isinstance(matches, int) or matches < 1:
         raise ValueError(f"matches must be an integer >= 1, got {matches!r}")
+    opponent = make_opponent(opponent)
+    if hasattr(opponent, "attach"):  # a white-box opponent (best-response) reads the policy it meets
+        opponent.attach(policy, context, counts, rounds)
     engine = Engine(opponent, n=matches, rounds=rounds, context=context, game=game, counts=counts, seed=seed)
     batch = rollout(policy, engine, seed=seed)
     return match_stats(batch.rewards.sum(1), rounds)
