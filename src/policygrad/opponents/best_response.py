@@ -54,6 +54,10 @@ class BestResponse(Opponent):
         self.policy.eval()
         try:
             self.table = best_response(self.policy, self.game, rounds, self.context, self.counts)
+        except ValueError as e:
+            if "states" not in str(e):
+                raise
+            raise ValueError(f"best-response cannot solve this policy's MDP exactly ({e}); train it with --no-counts or fewer rounds") from None
         finally:
             self.policy.train(was_training)
         self.ctx = encoding.empty_context(self.n, self.context)
