@@ -121,7 +121,7 @@ def cmd_optimum(args) -> int:
     torch.set_num_threads(args.threads)
     from rich.progress import Progress
 
-    with Progress(console=console, transient=True, disable=args.json) as bar:
+    with Progress(console=console, transient=True, disable=args.json or not console.is_terminal) as bar:
         task = bar.add_task("optimum", total=args.rounds)
 
         def show(done: int, total: int, states: int) -> None:
@@ -138,6 +138,7 @@ def cmd_optimum(args) -> int:
         f"{result.seconds:.1f} s",
         highlight=False,
         markup=False,
+        soft_wrap=True,
     )
     return 0
 
