@@ -70,3 +70,21 @@ def test_bad_input(capsys):
     assert main(["exploitability", "/nonexistent/checkpoint.pt"]) == 2
     with pytest.raises(SystemExit):
         main(["compare", "--seeds", "0"])
+
+
+def test_gradient_play_on_exploitability_from_a_biased_start():
+    # the policy starts uniform in `compare`; here it starts 0.6 exploitable and must get below 0.05
+    from policygrad.config import TrainConfig
+    from policygrad.exploitability import exploitability
+    from policygrad.train import Trainer
+
+    cfg = TrainConfig(opponent="best-response", rounds=10, context=1, counts=False, iterations=80, batch=64, tensorboard=False)
+    trainer = Trainer(cfg)
+    with torch.no_grad():
+        trainer.policy.net[-1].bias.copy_(torch.tensor([1.5, 0.0, -0.5]))
+        trainer.policy.net[-1].weight.normal_(0, 0.5, generator=torch.Generator().manual_seed(0))
+    start = exploitability(trainer.policy, "rps", 10, 1).value
+    for _ in range(cfg.iterations):
+        trainer.step()
+    assert start > 0.5
+    assert exploitability(trainer.policy, "rps", 10, 1).value < 0.05
