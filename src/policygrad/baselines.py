@@ -503,6 +503,7 @@ def compare(settings: CompareSettings, progress=None, save_dir: str | None = Non
 
     s = settings
     t_start = time.perf_counter()
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # the first optimizer imports torch._dynamo: not in a run's time
     trained = [a for a in ("pg", "q-learning", "dqn") if a in s.agents or (a == "pg" and "deterministic" in s.agents)]
     total, done = len(s.opponents) * len(s.seeds) * len(trained), 0
     runs: dict[tuple[str, str], list[dict]] = {}
