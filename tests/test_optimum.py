@@ -250,6 +250,16 @@ def test_bad_opponent_and_game():
         optimum("frequency", 3, max_states=0)
 
 
+def test_opponent_that_cannot_branch_is_refused():
+    class Unbranchable(type(make_opponent("constant"))):
+        def select(self, index_M):
+            raise NotImplementedError("an outside bot cannot branch a history")
+
+    for solve in (optimum, brute_force_optimum):
+        with pytest.raises(ValueError, match="optimum needs an opponent that can branch a history"):
+            solve(Unbranchable(), 3)
+
+
 def test_too_large_is_refused_with_the_numbers():
     with pytest.raises(ValueError, match=r"too large after \d+ rounds: distinct states [\d,]+ \(about [\d.]+ GiB\); limit max_states=1,000"):
         optimum("q-learner", 10, max_states=1000)

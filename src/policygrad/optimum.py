@@ -132,6 +132,16 @@ def _components(opponent: Opponent, weight: float = 1.0) -> list[tuple[float, Op
     return [(weight, opponent)]
 
 
+def _start(members: list[Opponent], game: Game) -> None:
+    """Reset every member to one match in float64, and check that it can branch a history."""
+    for member in members:
+        member.reset(1, game, None, torch.float64)
+        try:
+            member.select(torch.zeros(1, dtype=torch.long))  # one match kept as it is: a no-op
+        except NotImplementedError as e:
+            raise ValueError(f"optimum needs an opponent that can branch a history (select): {e}") from None
+
+
 # -- the state key -------------------------------------------------------------------------------
 
 
@@ -302,8 +312,7 @@ def _solve(
     comps = _components(opponent)
     members = [m for _, m in comps]
     a_n = game.num_actions
-    for member in members:
-        member.reset(1, game, None, torch.float64)
+    _start(members, game)
     prior_K = torch.tensor([w for w, _ in comps], dtype=torch.float64)
     post_SK = (prior_K / prior_K.sum()).unsqueeze(0)
     k_n = len(members)
@@ -440,8 +449,7 @@ def brute_force_optimum(opponent_spec, rounds: int, game: str | Game = "rps") ->
         )
     comps = _components(_fresh(opponent_spec))
     members = [m for _, m in comps]
-    for member in members:
-        member.reset(1, game, None, torch.float64)
+    _start(members, game)
     joint_HK = torch.tensor([[w for w, _ in comps]], dtype=torch.float64)
     joint_HK = joint_HK / joint_HK.sum()
     p_levels = []
