@@ -68,8 +68,9 @@ def target_for(spec: str) -> float | None:
     return None
 
 
-def time_engine(spec: str, n: int, rounds: int, repeats: int, seed: int = 0) -> float:
-    """Median seconds of reset + ``rounds`` steps for ``n`` matches against ``spec``."""
+def time_engine(spec: str, n: int, rounds: int, repeats: int, seed: int = 0) -> tuple[float, float]:
+    """Median seconds of reset + ``rounds`` steps for ``n`` matches against ``spec``: (wall-clock,
+    CPU time of this process)."""
     from policygrad.engine import Engine
 
     engine = Engine(spec, n=n, rounds=rounds, context=1, seed=seed)
@@ -77,14 +78,15 @@ def time_engine(spec: str, n: int, rounds: int, repeats: int, seed: int = 0) -> 
     engine.reset(seed)  # warm-up: a few rounds, untimed
     for t in range(min(rounds, 5)):
         engine.step(moves_TN[t])
-    times = []
+    times, cpu_times = [], []
     for r in range(repeats):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         engine.reset(seed + r)
         for t in range(rounds):
             engine.step(moves_TN[t])
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        cpu_times.append(time.process_time() - cpu_start)
+    return statistics.median(times), statistics.median(cpu_times)
 
 
 def time_gym(spec: str, rounds: int, repeats: int, copies: int = GYM_COPIES, seed: int = 0) -> float | None:
@@ -215,13 +217,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"policygrad engine benchmark: T={rounds} rounds, context 1, RPS, uniformly random agent, "
           f"median of {repeats} (reset + T steps)")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
-          f"Python {platform.python_version()}, {platform.machine()}")
+          f"Python {platform.python_version()}, {platform.machine()}, load average {os.getloadavg()[0]:.1f} "
+          "(other processes share the CPUs when it is above 0)")
     print()
     head = f"{'opponent':22s}" + "".join(f"{'N=' + str(n):>10s}" for n in ns)
     if not args.no_gym:
         head += f"{'Sync x' + str(GYM_COPIES):>10s}{'ratio':>9s}"
-    head += f"{'target':>9s}"
-    print("agent-steps per second")
+    head += f"{'target':>9s}{'cpu N=' + str(big):>14s}"
+    print("agent-steps per second (wall clock)")
     print(head)
     print("-" * len(head))
     results: dict = {}
@@ -229,9 +232,10 @@ def main(argv: list[str] | None = None) -> int:
         line = f"{spec:22s}"
         results[spec] = {}
         for n in ns:
-            seconds = time_engine(spec, n, rounds, repeats if n > 1 else max(repeats, 5))
+            seconds, cpu_seconds = time_engine(spec, n, rounds, repeats if n > 1 else max(repeats, 5))
             results[spec][n] = n * rounds / seconds
             line += f"{rate(results[spec][n]):>10s}"
+        cpu_rate = big * rounds / cpu_seconds
         if not args.no_gym:
             seconds = time_gym(spec, rounds, repeats if repeats > 1 else 1)
             if seconds is None:
@@ -242,9 +246,13 @@ def main(argv: list[str] | None = None) -> int:
                 line += f"{rate(g):>10s}{results[spec][big] / g:>8.0f}x"
         target = target_for(spec) if big == 65536 else None
         if target is not None:
-            ok = "ok" if results[spec][big] >= target else "MISS"
+            ok = "ok  " if results[spec][big] >= target else "MISS"
             line += f"{rate(target):>9s} {ok}"
+        else:
+            line += " " * 14
+        line += f"{rate(cpu_rate):>9s}"
         print(line, flush=True)
+    print(f"(cpu: N * T over the CPU time of the process, all threads; load average now {os.getloadavg()[0]:.1f})")
 
     if not args.no_memory:
         print()

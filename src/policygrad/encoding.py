@@ -48,9 +48,13 @@ def empty_context(n: int, context: int, device=None) -> torch.Tensor:
 
 
 def push_context(ctx_NK: torch.Tensor, pair_N: torch.Tensor) -> torch.Tensor:
-    """The context after one more round: drop the oldest pair, append ``pair_N``. [N, K] long."""
-    if ctx_NK.shape[1] == 0:
+    """The context after one more round: drop the oldest pair, append ``pair_N``. [N, K] long
+    (for K = 1, a view of ``pair_N``)."""
+    k = ctx_NK.shape[1]
+    if k == 0:
         return ctx_NK
+    if k == 1:
+        return pair_N.unsqueeze(1)
     return torch.cat([ctx_NK[:, 1:], pair_N.unsqueeze(1)], dim=1)
 
 

@@ -24,16 +24,26 @@ class _Tabular(Opponent):
         a = self.num_actions
         self.table = batched_zeros(self.n, encoding.num_contexts(a, self.context), a, dtype=self.dtype)
         self.ctx = encoding.empty_context(self.n, self.context)
+        self._locate()
 
     def state_index(self) -> torch.Tensor:
         return encoding.context_index(self.ctx, self.num_actions)
 
+    def _locate(self) -> None:
+        # the table's row for the current state, in every match (kept in step with ctx and table)
+        self.here = TableRows(self.table, self.rows, self.state_index())
+
+    def select(self, index_M) -> None:
+        super().select(index_M)
+        self._locate()
+
     def update(self, own_moves, agent_moves) -> None:
         super().update(own_moves, agent_moves)
-        s = self.state_index()
+        before = self.here
         reward = self.payoff_flat.index_select(0, torch.add(agent_moves, own_moves, alpha=self.num_actions))  # M[own, agent]
         self.ctx = encoding.push_context(self.ctx, torch.add(own_moves, agent_moves, alpha=self.num_actions))  # pair a*A + o
-        self.learn(s, own_moves, reward)
+        self._locate()
+        self.learn(before, own_moves, reward)
 
 
 class QLearner(_Tabular):
@@ -48,14 +58,13 @@ class QLearner(_Tabular):
     )
 
     def probs(self) -> torch.Tensor:
-        greedy = self.modes(TableRows(self.table, self.rows, self.state_index()).get())  # ties spread evenly
+        greedy = self.modes(self.here.get())  # ties spread evenly
         return self.epsilon / self.num_actions + (1 - self.epsilon) * greedy
 
-    def learn(self, s, own_moves, reward) -> None:
-        # Q(s, o) <- Q(s, o) + alpha * (r + gamma * max_o' Q(s', o') - Q(s, o))
-        target = torch.add(reward, TableRows(self.table, self.rows, self.state_index()).get().amax(dim=1), alpha=self.gamma)
-        row = TableRows(self.table, self.rows, s)
-        row.set_at(own_moves, torch.lerp(row.get_at(own_moves), target, self.alpha))  # q + alpha (target - q)
+    def learn(self, s: TableRows, own_moves, reward) -> None:
+        # Q(s, o) <- Q(s, o) + alpha * (r + gamma * max_o' Q(s', o') - Q(s, o)), s' = self.here
+        target = torch.add(reward, self.here.get().amax(dim=1), alpha=self.gamma)
+        s.set_at(own_moves, torch.lerp(s.get_at(own_moves), target, self.alpha))  # q + alpha (target - q)
 
 
 class PGLearner(_Tabular):
@@ -74,12 +83,11 @@ class PGLearner(_Tabular):
         self.baseline = torch.zeros(self.n, dtype=self.dtype)
 
     def probs(self) -> torch.Tensor:
-        return torch.softmax(TableRows(self.table, self.rows, self.state_index()).get(), dim=1)
+        return torch.softmax(self.here.get(), dim=1)
 
-    def learn(self, s, own_moves, reward) -> None:
+    def learn(self, s: TableRows, own_moves, reward) -> None:
         # theta_s <- theta_s + lr * (r - b) * grad log pi(o | s) = lr * (r - b) * (onehot(o) - pi(. | s))
-        row = TableRows(self.table, self.rows, s)
-        theta = row.get()
+        theta = s.get()
         pi = torch.softmax(theta, dim=1)
-        row.set(theta + self.lr * (reward - self.baseline).unsqueeze(1) * (self.one_hot(own_moves) - pi))
+        s.set(theta + self.lr * (reward - self.baseline).unsqueeze(1) * (self.one_hot(own_moves) - pi))
         self.baseline = torch.lerp(self.baseline, reward, self.baseline_rate)  # b + rate (r - b)

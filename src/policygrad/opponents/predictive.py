@@ -50,20 +50,29 @@ class Markov(Opponent):
         a = self.num_actions
         self.table = batched_zeros(self.n, a**self.order, a, dtype=self.dtype)
         self.recent = torch.zeros(self.n, dtype=torch.long)  # last `order` agent moves, base A
+        self._locate()
+
+    def _locate(self) -> None:
+        # the table's row for the agent's recent moves, in every match (kept in step with recent and table)
+        self.here = TableRows(self.table, self.rows, self.recent)
+
+    def select(self, index_M) -> None:
+        super().select(index_M)
+        self._locate()
 
     def probs(self) -> torch.Tensor:
         if self.t < self.order:
             return self.uniform()
-        return self.beat_modes(TableRows(self.table, self.rows, self.recent).get())
+        return self.beat_modes(self.here.get())
 
     def update(self, own_moves, agent_moves) -> None:
         if self.t >= self.order:  # the table learns "after these n moves came this one"
-            row = TableRows(self.table, self.rows, self.recent)
             if self.decay != 1.0:
-                row.set(row.get() * self.decay + self.one_hot(agent_moves))
+                self.here.set(self.here.get() * self.decay + self.one_hot(agent_moves))
             else:
-                row.set_at(agent_moves, row.get_at(agent_moves) + 1)
+                self.here.set_at(agent_moves, self.here.get_at(agent_moves) + 1)
         self.recent = torch.add(agent_moves, self.recent, alpha=self.num_actions) % (self.num_actions**self.order)
+        self._locate()
         super().update(own_moves, agent_moves)
 
 
@@ -114,14 +123,23 @@ class Exploiter(Opponent):
         a = self.num_actions
         self.counts = batched_zeros(self.n, encoding.num_contexts(a, self.context), a, dtype=self.dtype)
         self.ctx = encoding.empty_context(self.n, self.context)
+        self._locate()
+
+    def _locate(self) -> None:
+        # the counts' row for the current context, in every match (kept in step with ctx and counts)
+        self.here = TableRows(self.counts, self.rows, encoding.context_index(self.ctx, self.num_actions))
+
+    def select(self, index_M) -> None:
+        super().select(index_M)
+        self._locate()
 
     def probs(self) -> torch.Tensor:
-        row = TableRows(self.counts, self.rows, encoding.context_index(self.ctx, self.num_actions)).get()
+        row = self.here.get()
         seen = row.sum(dim=1, keepdim=True) > 0
         return self.beat(torch.where(seen, row, 1.0))  # an unseen context: a flat prediction
 
     def update(self, own_moves, agent_moves) -> None:
         super().update(own_moves, agent_moves)
-        row = TableRows(self.counts, self.rows, encoding.context_index(self.ctx, self.num_actions))
-        row.set_at(agent_moves, row.get_at(agent_moves) + 1)
+        self.here.set_at(agent_moves, self.here.get_at(agent_moves) + 1)
         self.ctx = encoding.push_context(self.ctx, torch.add(own_moves, agent_moves, alpha=self.num_actions))  # pair a*A + o
+        self._locate()
