@@ -466,11 +466,21 @@ class CompareSettings:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
 
 
+PG_SETTINGS = {
+    "policy": "mlp", "hidden": (64,), "estimator": "gae", "baseline": "value", "gamma": 1.0, "lam": 0.9, "normalize_advantages": True,
+    "ent_coef": 0.003, "vf_coef": 0.5, "optimizer": "adam", "lr": 0.01, "lr_schedule": "linear", "max_grad_norm": 1.0,
+}  # fmt: skip
+
+
 def _train_pg(s: CompareSettings, opponent: str, seed: int):
     from .config import TrainConfig
     from .train import Trainer
 
-    cfg = TrainConfig(opponent=opponent, game=s.game, rounds=s.rounds, context=s.context, counts=False, iterations=s.iterations, batch=s.batch, seed=seed, tensorboard=False)
+    # the trainer's actor-critic, with its hyperparameters pinned so the comparison does not move when the defaults do
+    cfg = TrainConfig(
+        opponent=opponent, game=s.game, rounds=s.rounds, context=s.context, counts=False, iterations=s.iterations, batch=s.batch, seed=seed,
+        tensorboard=False, **PG_SETTINGS,
+    )
     trainer = Trainer(cfg)
     for _ in range(cfg.iterations):
         trainer.step()
