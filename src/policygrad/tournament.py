@@ -102,14 +102,15 @@ class OpponentPlayer:
         return self.my_last
 
 
+META_CHECKPOINT = os.path.join(os.path.dirname(__file__), "data", "meta.pt")
+
+
 def _meta_agent(game: Game):
-    """The meta-trained recurrent agent: the checkpoint ``agents/meta.toml`` trains into ``runs/meta``."""
+    """The meta-trained recurrent agent shipped with the package: ``policygrad train --config
+    agents/meta.toml`` (a GRU trained by policy gradient across a population of opponents)."""
     from .agent import Agent
 
-    if not os.path.exists(os.path.join("runs", "meta", "checkpoint.pt")):
-        raise FileNotFoundError("the 'meta' agent is the checkpoint runs/meta/checkpoint.pt, which does not exist here; "
-                                "train it with: policygrad train --config agents/meta.toml --run-dir runs/meta")  # fmt: skip
-    return Agent.load(os.path.join("runs", "meta"))
+    return Agent.load(META_CHECKPOINT)
 
 
 # name -> factory(game) -> Player, or "module:attribute" of such a factory (imported on first use)
