@@ -12,6 +12,10 @@ observation only) :func:`rollout` then evaluates pi once per distinct observatio
 result, and :func:`score` differentiates pi at the U distinct observations and gathers: the same
 numbers, with the policy's cost independent of N. A recurrent policy, count features, or C >= N
 take the plain path (pi at every row). See ``benchmarks/gradient.py``.
+
+Layout: the [N, T, ...] fields of a :class:`Batch` are stored round-major (a [T, N, ...] tensor
+seen through ``transpose``), so that each round of play writes one contiguous row. They have the
+documented shapes and values but are not contiguous: use ``reshape``, not ``view``.
 """
 
 from __future__ import annotations
@@ -30,17 +34,26 @@ __all__ = ["Batch", "ObsIndex", "rollout", "score"]
 class ObsIndex:
     """``obs[n, t] == table[index[n, t]]``: the distinct observations of a batch and where each row's is.
 
-    ``obs`` is the very tensor described (and ``version`` its in-place version counter), so a Batch
-    whose ``obs`` was replaced or modified in place no longer matches and takes the plain path.
+    ``obs`` is the very tensor described (and ``obs_version`` its in-place version counter), so a
+    Batch whose ``obs`` was replaced or modified in place no longer matches and takes the plain path.
+    ``taken = index * A + actions`` is kept for the same ``actions`` tensor, checked the same way.
     """
 
     obs: torch.Tensor  # [N, T, F], the batch's own obs tensor
-    version: int
+    obs_version: int
     table: torch.Tensor  # [U, F]
     index: torch.Tensor  # [N, T] long in 0..U-1
+    actions: torch.Tensor  # [N, T] long, the batch's own actions tensor
+    actions_version: int
+    taken: torch.Tensor  # [N, T] long in 0..U*A-1: index * A + actions
 
     def matches(self, obs: torch.Tensor) -> bool:
-        return obs is self.obs and obs._version == self.version
+        return obs is self.obs and obs._version == self.obs_version
+
+    def taken_for(self, actions: torch.Tensor, num_actions: int) -> torch.Tensor:
+        if actions is self.actions and actions._version == self.actions_version:
+            return self.taken
+        return self.index * num_actions + actions
 
 
 @dataclass(frozen=True)
@@ -113,54 +126,57 @@ def rollout(policy, engine: Engine, seed: int | None = None, generator: torch.Ge
     dtype = next(policy.parameters()).dtype
     obs = engine.reset(seed)
     f_num = obs.shape[1]
-    actions = torch.empty(n, t_max, dtype=torch.long)
-    opp = torch.empty(n, t_max, dtype=torch.long)
-    rewards = torch.empty(n, t_max, dtype=engine.dtype)
+    actions_TN = torch.empty(t_max, n, dtype=torch.long)  # round-major: one contiguous row per round
+    opp_TN = torch.empty(t_max, n, dtype=torch.long)
+    rewards_TN = torch.empty(t_max, n, dtype=engine.dtype)
     contexts_CK = _distinct_contexts(policy, engine)
+    obs_TNF = torch.empty(t_max, n, f_num, dtype=dtype)
     if contexts_CK is None:  # plain path: pi at every row
-        obs_NTF = torch.empty(n, t_max, f_num, dtype=dtype)
-        logp_NTA = torch.empty(n, t_max, a_num, dtype=dtype)
+        logp_TNA = torch.empty(t_max, n, a_num, dtype=dtype)
         hidden = policy.initial_state(n)
     else:  # pi once per distinct observation: U = T * C rows, row t * C + context_index
         c_num = contexts_CK.shape[0]
         table_TCF = torch.empty(t_max, c_num, f_num, dtype=dtype)
         logp_TCA = torch.empty(t_max, c_num, a_num, dtype=dtype)
-        index_NT = torch.empty(n, t_max, dtype=torch.long)
+        index_TN = torch.empty(t_max, n, dtype=torch.long)
+        taken_TN = torch.empty(t_max, n, dtype=torch.long)  # index * A + A_t
     for t in range(t_max):
         u_N1 = torch.rand(n, 1, generator=generator, dtype=dtype)  # as policies.sample_actions draws
+        obs_TNF[t] = obs
         if contexts_CK is None:
-            obs_NTF[:, t] = obs
-            logp, hidden = policy.step(obs_NTF[:, t], hidden)
-            logp_NTA[:, t] = logp
+            logp, hidden = policy.step(obs_TNF[t], hidden)
+            logp_TNA[t] = logp
             a = inverse_cdf(logp.exp(), u_N1)
         else:
             table_TCF[t] = encoding.encode(contexts_CK, a_num, engine.t / engine.rounds)
             logp_TCA[t], _ = policy.step(table_TCF[t], None)
             ctx_N = encoding.context_index(engine.ctx, a_num)
-            if t < 2 and not torch.equal(obs[:4096].to(dtype), table_TCF[t][ctx_N[:4096]]):
+            if t < 2 and not torch.equal(obs_TNF[t, :4096], table_TCF[t][ctx_N[:4096]]):
                 raise RuntimeError("rollout: the engine's observation is not the encoding of its context")
-            index_NT[:, t] = ctx_N + t * c_num
+            torch.add(ctx_N, t * c_num, out=index_TN[t])
             # engine.inverse_cdf, one column at a time on [N] gathers: a = #{j < A-1 : cdf_j <= u * cdf_{A-1}}
             cdf_AC = logp_TCA[t].exp().cumsum(1).t().contiguous()
             threshold_N = u_N1.squeeze(1) * cdf_AC[-1].index_select(0, ctx_N)
             a = torch.zeros(n, dtype=torch.long)
             for j in range(a_num - 1):
                 a += cdf_AC[j].index_select(0, ctx_N) <= threshold_N
-        actions[:, t] = a
+            torch.mul(index_TN[t], a_num, out=taken_TN[t]).add_(a)
+        actions_TN[t] = a
         obs, r, _, info = engine.step(a)
-        rewards[:, t] = r
-        opp[:, t] = info["opponent_move"]
+        rewards_TN[t] = r
+        opp_TN[t] = info["opponent_move"]
+    actions = actions_TN.t()
     if contexts_CK is None:
         distinct = None
-        logp_taken = logp_NTA.gather(2, actions.unsqueeze(2)).squeeze(2)
+        logp_TN = logp_TNA.gather(2, actions_TN.unsqueeze(2)).squeeze(2)
     else:
-        flat_NT = index_NT.view(-1)
-        obs_NTF = table_TCF.view(-1, f_num).index_select(0, flat_NT).view(n, t_max, f_num)
         logp_UA = logp_TCA.view(-1, a_num)
-        logp_NTA = logp_UA.index_select(0, flat_NT).view(n, t_max, a_num)
-        logp_taken = logp_UA.view(-1).index_select(0, (index_NT * a_num + actions).view(-1)).view(n, t_max)
-        distinct = ObsIndex(obs_NTF, obs_NTF._version, table_TCF.view(-1, f_num), index_NT)
-    return Batch(obs_NTF, actions, opp, rewards, torch.ones_like(rewards), logp_taken, logp_NTA, distinct)
+        logp_TNA = logp_UA.index_select(0, index_TN.view(-1)).view(t_max, n, a_num)
+        logp_TN = logp_UA.view(-1).index_select(0, taken_TN.view(-1)).view(t_max, n)
+        obs_NTF = obs_TNF.transpose(0, 1)
+        distinct = ObsIndex(obs_NTF, obs_NTF._version, table_TCF.view(-1, f_num), index_TN.t(), actions, actions._version, taken_TN.t())
+    rewards = rewards_TN.t()
+    return Batch(obs_TNF.transpose(0, 1) if distinct is None else distinct.obs, actions, opp_TN.t(), rewards, torch.ones_like(rewards), logp_TN.t(), logp_TNA.transpose(0, 1), distinct)
 
 
 def score(policy, batch: Batch) -> Batch:
@@ -173,9 +189,11 @@ def score(policy, batch: Batch) -> Batch:
         logp_all = policy.sequence(batch.obs)
         logp = logp_all.gather(2, batch.actions.unsqueeze(2)).squeeze(2)
         return replace(batch, logp=logp, logp_all=logp_all)
-    n, t_max = batch.actions.shape
     logp_UA = policy.sequence(d.table.unsqueeze(0)).squeeze(0)
     a_num = logp_UA.shape[1]
-    logp = logp_UA.reshape(-1).index_select(0, (d.index * a_num + batch.actions).view(-1)).view(n, t_max)
-    logp_all = logp_UA.index_select(0, d.index.view(-1)).view(n, t_max, a_num)
+    taken_NT = d.taken_for(batch.actions, a_num)
+    # gather in the index's own (round-major) order, then view it as [N, T]
+    taken_TN, index_TN = taken_NT.t(), d.index.t()
+    logp = logp_UA.reshape(-1).index_select(0, taken_TN.reshape(-1)).view(taken_TN.shape).t()
+    logp_all = logp_UA.index_select(0, index_TN.reshape(-1)).view(*index_TN.shape, a_num).transpose(0, 1)
     return replace(batch, logp=logp, logp_all=logp_all)
