@@ -27,8 +27,8 @@ as not reached.
 
 Usage (needs the optional extra ``bench``: ``.venv/bin/pip install -e '.[bench]'``)::
 
-    .venv/bin/python benchmarks/training.py            # the full table, about 10 minutes on 2 cores
-    .venv/bin/python benchmarks/training.py --quick    # one batch size, short budgets, about 3 minutes
+    .venv/bin/python benchmarks/training.py            # the full table: 16 minutes on 2 heavily shared cores
+    .venv/bin/python benchmarks/training.py --quick    # one batch size, short budgets: a few minutes
 """
 
 from __future__ import annotations
