@@ -103,10 +103,11 @@ def inverse_cdf(probs_NA: torch.Tensor, u_N1: torch.Tensor) -> torch.Tensor:
     for j in range(1, probs_NA.shape[1]):
         cdf.append(cdf[-1] + rows[:, j])
     v_N = u_N * cdf[-1]
-    moves_N = (cdf[0] <= v_N).long()
+    count = torch.uint8 if probs_NA.shape[1] <= 256 else torch.long  # a small counter is cheaper to add to
+    moves_N = (cdf[0] <= v_N).to(count)
     for c in cdf[1:-1]:
         moves_N += c <= v_N
-    return moves_N
+    return moves_N.long()
 
 
 class Engine:

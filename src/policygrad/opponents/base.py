@@ -378,7 +378,10 @@ class Opponent:
     def argmax_set(self, weights_NA: torch.Tensor) -> torch.Tensor:
         """[N] long: the argmax entries of each row as a bit mask (bit j set: entry j is a maximum)."""
         top_NA = weights_NA >= weights_NA.amax(dim=1, keepdim=True)
-        return (top_NA * (1 << self._actions_A1.squeeze(1))).sum(dim=1)
+        bits_A = 1 << self._actions_A1.squeeze(1)
+        if self.num_actions <= 24:  # exact in float32; a matrix-vector product is the fastest sum here
+            return torch.mv(top_NA.to(torch.float32), bits_A.to(torch.float32)).long()
+        return (top_NA * bits_A).sum(dim=1)
 
     @staticmethod
     def set_rows(table_AK: torch.Tensor, set_N: torch.Tensor) -> torch.Tensor:
