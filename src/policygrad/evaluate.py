@@ -77,8 +77,8 @@ def evaluate_policy(policy, opponent, rounds: int, context: int, counts: bool, g
 
 
 def evaluate_checkpoint(path: str, opponent, matches: int = 1000, seed: int = 0) -> MatchStats:
-    """A checkpoint's policy against ``opponent`` over the horizon it was trained for."""
-    from .train import load_policy
+    """A checkpoint's policy (policy gradient or a baseline) against ``opponent`` over the horizon it was trained for."""
+    from .agent import Agent
 
-    policy, cfg, _ = load_policy(path)
-    return evaluate_policy(policy, opponent, cfg.rounds, cfg.context, cfg.counts, cfg.game, matches, seed)
+    agent = Agent.load(path)
+    return evaluate_policy(agent.policy, opponent, agent.rounds, agent.context, agent.counts, agent.game, matches, seed)
