@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="1 repeat and T = 20: a quick look")
     p.add_argument("--rounds", type=int, default=None, help="T, rounds per match (default 100; 20 with --quick)")
-    p.add_argument("--repeats", type=int, default=None, help="timed runs per cell (default 5; 1 with --quick)")
+    p.add_argument("--repeats", type=int, default=None, help="timed runs per cell (default 3; 1 with --quick)")
     p.add_argument("--n", default=",".join(map(str, DEFAULT_NS)), help="comma-separated N values")
     p.add_argument("--opponents", default="", help="'|'-separated specs (default: every registered one)")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     rounds = args.rounds or (20 if args.quick else 100)
-    repeats = args.repeats or (1 if args.quick else 5)
+    repeats = args.repeats or (1 if args.quick else 3)
     specs = [s for s in args.opponents.split("|") if s] if args.opponents else opponent_specs()
     if args.memory_worker is not None:
         print(json.dumps(memory_worker(args.memory_worker, rounds, specs)))

@@ -310,6 +310,20 @@ def test_pg_learner_by_hand():
     assert e.opponent.baseline.tolist() == [0.25]
 
 
+@pytest.mark.parametrize("spec", ["q-learner:context=0", "q-learner", "q-learner:context=2,epsilon=0"])
+def test_q_learner_row_kept_after_learning_equals_the_table(spec):
+    # after each update the Q-learner keeps Q(s', .) patched with the entry it wrote; the
+    # distribution it gives must be the one read back from the table
+    e = Engine(spec, n=64, rounds=40, seed=0)
+    e.reset()
+    g = torch.Generator().manual_seed(1)
+    for t in range(39):
+        e.step(torch.randint(0, 3, (64,), generator=g))
+        kept = e.opponent.probs()
+        e.opponent._here_row = None
+        assert torch.equal(e.opponent.probs(), kept)
+
+
 def test_learners_exploit_a_biased_agent():
     # Against an agent that always plays rock, both learners end up playing paper almost always.
     for spec in ("q-learner", "pg-learner"):

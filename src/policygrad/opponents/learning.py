@@ -32,6 +32,7 @@ class _Tabular(Opponent):
     def _locate(self) -> None:
         # the table's row for the current state, in every match (kept in step with ctx and table)
         self.here = TableRows(self.table, self.rows, self.state_index())
+        self._here_row = None  # its values, when a learning step already has them
 
     def select(self, index_M) -> None:
         super().select(index_M)
@@ -57,14 +58,26 @@ class QLearner(_Tabular):
         Param("gamma", "float", 0.5, "discount of the next state's value", low=0.0, high=1.0),
     )
 
+    def _reset(self, generator) -> None:
+        super()._reset(generator)
+        if self._modes_AK is not None:  # the policy, per set of greedy moves (see Opponent.argmax_set)
+            self._policy_AK = self.epsilon / self.num_actions + (1 - self.epsilon) * self._modes_AK
+
     def probs(self) -> torch.Tensor:
-        greedy = self.modes(self.here.get())  # ties spread evenly
-        return self.epsilon / self.num_actions + (1 - self.epsilon) * greedy
+        q_NA = self.here.get() if self._here_row is None else self._here_row
+        if self._modes_AK is not None:
+            return self.set_rows(self._policy_AK, self.argmax_set(q_NA))
+        return self.epsilon / self.num_actions + (1 - self.epsilon) * self.modes(q_NA)  # greedy ties spread evenly
 
     def learn(self, s: TableRows, own_moves, reward) -> None:
         # Q(s, o) <- Q(s, o) + alpha * (r + gamma * max_o' Q(s', o') - Q(s, o)), s' = self.here
-        target = torch.add(reward, self.here.get().amax(dim=1), alpha=self.gamma)
-        s.set_at(own_moves, torch.lerp(s.get_at(own_moves), target, self.alpha))  # q + alpha (target - q)
+        q_next_NA = self.here.get()
+        target = torch.add(reward, q_next_NA.amax(dim=1), alpha=self.gamma)
+        q_new = torch.lerp(s.get_at(own_moves), target, self.alpha)  # q + alpha (target - q)
+        s.set_at(own_moves, q_new)
+        # Q(s', .) after the update, for probs(): the entry just written where s' is s
+        written_NA = (s.base_N == self.here.base_N).unsqueeze(1) & (own_moves == self._actions_A1).t()
+        self._here_row = torch.where(written_NA, q_new.unsqueeze(1), q_next_NA)
 
 
 class PGLearner(_Tabular):
