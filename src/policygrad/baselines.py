@@ -37,7 +37,7 @@ from . import encoding
 from .checkpoint import save_checkpoint
 from .engine import Engine
 from .games import make_game
-from .policies import DeterministicView, sample_actions
+from .policies import DeterministicView, mlp, sample_actions
 
 __all__ = [
     "BaselineConfig",
@@ -172,12 +172,7 @@ class QNetPolicy(nn.Module):
 
     def __init__(self, obs_size: int, num_actions: int, hidden: tuple[int, ...] = (64,), epsilon: float = 0.1) -> None:
         super().__init__()
-        layers: list[nn.Module] = []
-        width = obs_size
-        for h in hidden:
-            layers += [nn.Linear(width, h), nn.ReLU()]
-            width = h
-        self.net = nn.Sequential(*layers, nn.Linear(width, num_actions))
+        self.net = mlp(obs_size, tuple(hidden), num_actions, nn.ReLU)
         self.epsilon = float(epsilon)
 
     def q(self, obs: torch.Tensor) -> torch.Tensor:

@@ -61,6 +61,16 @@ class _FeedForward(nn.Module):
         return torch.log_softmax(self.logits(obs_NTF), dim=-1)
 
 
+def mlp(in_size: int, hidden: tuple[int, ...], out_size: int, activation=nn.Tanh) -> nn.Sequential:
+    """Linear layers of the given widths with ``activation`` between them: in -> hidden... -> out."""
+    layers: list[nn.Module] = []
+    width = in_size
+    for h in hidden:
+        layers += [nn.Linear(width, h), activation()]
+        width = h
+    return nn.Sequential(*layers, nn.Linear(width, out_size))
+
+
 class MLPPolicy(_FeedForward):
     """Softmax over an MLP's logits: pi(a|s) = exp(f_theta(s)_a) / sum_b exp(f_theta(s)_b).
 
@@ -69,15 +79,9 @@ class MLPPolicy(_FeedForward):
 
     def __init__(self, obs_size: int, num_actions: int, hidden: tuple[int, ...] = (64,)) -> None:
         super().__init__()
-        layers: list[nn.Module] = []
-        width = obs_size
-        for h in hidden:
-            layers += [nn.Linear(width, h), nn.Tanh()]
-            width = h
-        head = nn.Linear(width, num_actions)
-        nn.init.zeros_(head.weight)
-        nn.init.zeros_(head.bias)
-        self.net = nn.Sequential(*layers, head)
+        self.net = mlp(obs_size, tuple(hidden), num_actions)
+        nn.init.zeros_(self.net[-1].weight)
+        nn.init.zeros_(self.net[-1].bias)
 
     def logits(self, obs: torch.Tensor) -> torch.Tensor:
         return self.net(obs)
@@ -287,12 +291,7 @@ class ValueNet(nn.Module):
 
     def __init__(self, obs_size: int, hidden: tuple[int, ...] = (64,)) -> None:
         super().__init__()
-        layers: list[nn.Module] = []
-        width = obs_size
-        for h in hidden:
-            layers += [nn.Linear(width, h), nn.Tanh()]
-            width = h
-        self.net = nn.Sequential(*layers, nn.Linear(width, 1))
+        self.net = mlp(obs_size, tuple(hidden), 1)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """[..., F] -> [...]."""
