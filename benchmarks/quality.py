@@ -202,7 +202,8 @@ def _short(opponent: str) -> str:
     return "mix of the 6" if opponent.startswith("mix:") else opponent
 
 
-def table(runs: list[dict], opponents, budgets, optima: dict) -> str:
+def table(runs: list[dict], opponents, budgets, optima: dict, seeds: int | None = None) -> str:
+    """A Markdown table: per opponent and budget, each method's mean ± sd over seeds (n=... where fewer than ``seeds``)."""
     head = f"| opponent | optimum | " + " | ".join(f"{m} {b:g} s" for b in budgets for m in METHODS) + " |"
     lines = [head, "|" + "---|" * (2 + len(budgets) * len(METHODS))]
     for opp in opponents:
@@ -217,7 +218,8 @@ def table(runs: list[dict], opponents, budgets, optima: dict) -> str:
                 mean = sum(vals) / len(vals)
                 sd = math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else 0.0
                 pct = f" ({100 * mean / opt:.0f}%)" if opt else ""
-                cells.append(f"{mean:.3f} ±{sd:.3f}{pct}")
+                short = f" n={len(vals)}" if seeds and len(vals) < seeds else ""
+                cells.append(f"{mean:.3f} ±{sd:.3f}{pct}{short}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -255,7 +257,7 @@ def main(argv=None) -> int:
                     json.dump({"optima": optima, "budgets": budgets, "clock": args.clock, "runs": runs}, fh, indent=1)
     print(f"reward per round (mean ± sd over {seeds} seed{'s' if seeds > 1 else ''}, {args.matches} evaluation matches each; "
           f"T = {ROUNDS}; {args.clock} clock), % of the exact optimum")
-    print(table(runs, opponents, budgets, optima))
+    print(table(runs, opponents, budgets, optima, seeds))
     return 0
 
 
