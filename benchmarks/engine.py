@@ -1,30 +1,39 @@
 """Engine throughput: agent-steps per second for every opponent, beside Gymnasium's SyncVectorEnv.
 
-For every registered opponent (default parameters, plus ``markov:order=2``) and N in {1, 1024,
-65536}: T = 100 rounds, context 1, RPS. One timed run is ``engine.reset(seed)`` followed by T calls
-of ``engine.step``; the agent is uniformly random, its moves drawn with ``torch.randint`` before the
-clock starts. The figure is N * T / (median time over the repeats). A short untimed warm-up run
-precedes the repeats.
+Speed: for every registered opponent (default parameters, plus ``markov:order=2``; white-box
+opponents, which need the agent's policy, are left out) and N in {1, 1024, 65536}: T = 100 rounds,
+context 1, RPS. One timed run is ``engine.reset(seed)`` followed by T calls of ``engine.step``; the
+agent is uniformly random, its moves drawn with ``torch.randint`` before the clock starts. The
+figure is N * T / (median wall-clock time over the repeats); a short untimed warm-up precedes them.
+The ``cpu`` column divides by the process's CPU time instead: on a machine shared with other work
+(the load average is printed) it is what the engine does with the CPU time it gets.
+
+Threads: one by default (``--threads``; 0 keeps torch's choice). A step is a chain of about 10-40
+operations on tensors of N numbers; a second thread halves each of them but adds a barrier per
+operation, and when other processes keep the CPUs busy, waiting at those barriers for a thread that
+is not running costs milliseconds per operation (measured: 30-50 times slower at N = 65536).
 
 Beside it, in the same process: ``gymnasium.vector.SyncVectorEnv`` over 8 copies of
 ``gymnasium.make("policygrad/RockPaperScissors-v0", opponent=spec, rounds=T, context=1)``, timed
 the same way (reset, then T steps with pre-drawn actions): 8 * T / median time. The ratio column is
-engine at the largest N over SyncVectorEnv.
+the engine at the largest N over SyncVectorEnv.
 
-Memory: one fresh subprocess per N runs every opponent once. Before each, it resets the kernel's
-record of the peak resident set (``echo 5 > /proc/self/clear_refs``, Linux) and reports
-``VmHWM - VmRSS`` afterwards from ``/proc/self/status``: the peak of extra resident memory that
-the reset and T steps needed, torch allocations included (tracemalloc does not see those). The
-subprocess runs with ``MALLOC_MMAP_THRESHOLD_=65536`` and without the engine's malloc setting
-(``POLICYGRAD_MALLOC_TOP_PAD_MIB=0``, see ``policygrad.engine.keep_freed_memory``), so freed tensors
-go back to the system and each opponent's peak is its own; with that setting on, as in the timed
-runs, the process may also keep up to 64 MiB of freed memory mapped. Where clear_refs is not available it falls back to
+Memory: one fresh subprocess per N (1024, 16384, 65536, 262144) runs every opponent once, for 20
+rounds (the batched state does not grow with T; the same peaks at T = 5, 20 and 100). Before each
+opponent it resets the kernel's record of the peak resident set (``echo 5 > /proc/self/clear_refs``,
+Linux) and afterwards reports ``VmHWM - VmRSS`` from ``/proc/self/status``: the peak of extra
+resident memory that the reset and the steps needed, torch's allocations included (tracemalloc
+does not see those). The subprocess runs with ``MALLOC_MMAP_THRESHOLD_=65536`` and without the
+engine's malloc setting (``POLICYGRAD_MALLOC_TOP_PAD_MIB=0``, see
+``policygrad.engine.keep_freed_memory``), so freed tensors go back to the system and each
+opponent's peak is its own; with that setting on, as in the timed runs, the process may keep up to
+64 MiB more of freed memory mapped. Where clear_refs is not available it falls back to
 ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` of the whole subprocess, minus the resident memory
-after imports. Memory linear in N shows as a constant bytes-per-match column.
+before the first engine. Memory linear in N shows as equal bytes per match between consecutive N.
 
 Usage::
 
-    .venv/bin/python benchmarks/engine.py            # the full table, about 2 minutes on 2 cores
+    .venv/bin/python benchmarks/engine.py            # the full tables, 2-3 minutes on 2 cores
     .venv/bin/python benchmarks/engine.py --quick    # 1 repeat, T = 20, a quick look
 """
 
@@ -42,6 +51,7 @@ import time
 import torch
 
 DEFAULT_NS = (1, 1024, 65536)
+MEMORY_NS = (1024, 16384, 65536, 262144)
 GYM_COPIES = 8
 TARGETS = {"stateless": 50e6, "markov:order=2": 15e6, "q-learner": 15e6}  # agent-steps/s at N = 65536
 
@@ -170,13 +180,13 @@ def memory_worker(n: int, rounds: int, specs: list[str]) -> dict:
     return out
 
 
-def measure_memory(n: int, rounds: int, specs: list[str], threads: int | None) -> dict:
+def measure_memory(n: int, rounds: int, specs: list[str], threads: int) -> dict:
     # a fixed mmap threshold and no top pad: freed tensors go back to the system, so each
     # opponent's peak is its own and not memory an earlier one left mapped
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536", POLICYGRAD_MALLOC_TOP_PAD_MIB="0")
     cmd = [sys.executable, os.path.abspath(__file__), "--memory-worker", str(n), "--rounds", str(rounds)]
     cmd += ["--opponents", "|".join(specs)] if specs else []
-    cmd += ["--threads", str(threads)] if threads else []
+    cmd += ["--threads", str(threads)]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -197,13 +207,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=None, help="timed runs per cell (default 3; 1 with --quick)")
     p.add_argument("--n", default=",".join(map(str, DEFAULT_NS)), help="comma-separated N values")
     p.add_argument("--opponents", default="", help="'|'-separated specs (default: every registered one)")
-    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
+    p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1; 0: torch's own choice)")
     p.add_argument("--no-gym", action="store_true", help="skip the SyncVectorEnv comparison")
     p.add_argument("--no-memory", action="store_true", help="skip the memory subprocesses")
+    p.add_argument("--memory-n", default=",".join(map(str, MEMORY_NS)), help="comma-separated N values for the memory table")
+    p.add_argument("--memory-rounds", type=int, default=20, help="rounds per memory run (the peak does not depend on T)")
     p.add_argument("--memory-worker", type=int, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
 
-    if args.threads:
+    if args.threads > 0:
         torch.set_num_threads(args.threads)
     rounds = args.rounds or (20 if args.quick else 100)
     repeats = args.repeats or (1 if args.quick else 3)
@@ -255,23 +267,25 @@ def main(argv: list[str] | None = None) -> int:
     print(f"(cpu: N * T over the CPU time of the process, all threads; load average now {os.getloadavg()[0]:.1f})")
 
     if not args.no_memory:
+        mem_ns = sorted(int(x) for x in args.memory_n.split(","))
+        mem = {n: measure_memory(n, args.memory_rounds, specs, args.threads) for n in mem_ns}
         print()
-        print("peak extra resident memory of reset + T steps (MiB; fresh subprocess per N)")
-        mem = {n: measure_memory(n, rounds, specs, args.threads) for n in ns}
-        method = {m["method"] for m in mem.values()}
-        names = list(mem[ns[0]]["kib"])
-        mid = sorted(ns)[-2] if len(ns) > 1 else None
-        slope = f"bytes/match {mid}->{big}" if mid else ""
-        head = f"{'opponent':22s}" + "".join(f"{'N=' + str(n):>10s}" for n in ns) + f"{slope:>26s}"
+        print(f"peak extra resident memory of reset + {args.memory_rounds} steps, MiB (fresh subprocess per N), "
+              "and bytes per match")
+        pairs = list(zip(mem_ns[:-1], mem_ns[1:]))[1:]  # the slope between consecutive large N
+        head = f"{'opponent':22s}" + "".join(f"{'N=' + str(n):>10s}" for n in mem_ns)
+        head += "".join(f"{f'B/match {lo}-{hi}':>22s}" for lo, hi in pairs)
         print(head)
         print("-" * len(head))
-        for name in names:
-            line = f"{name:22s}" + "".join(f"{mem[n]['kib'][name] / 1024:10.1f}" for n in ns)
-            if mid:
-                line += f"{(mem[big]['kib'][name] - mem[mid]['kib'][name]) * 1024 / (big - mid):26.0f}"
+        for name in mem[mem_ns[0]]["kib"]:
+            kib = [mem[n]["kib"][name] for n in mem_ns]
+            line = f"{name:22s}" + "".join(f"{k / 1024:10.1f}" for k in kib)
+            for lo, hi in pairs:
+                line += f"{(mem[hi]['kib'][name] - mem[lo]['kib'][name]) * 1024 / (hi - lo):22.0f}"
             print(line)
-        print(f"(method: {', '.join(sorted(method))}; resolution one 4 KiB page. Linear in N: the extra memory")
-        print(" grows by the same number of bytes per match, the last column, at every N.)")
+        method = ", ".join(sorted({m["method"] for m in mem.values()}))
+        print(f"(method: {method}, resolution one 4 KiB page; memory linear in N shows as equal bytes per match")
+        print(" between consecutive N)")
     return 0
 
 

@@ -85,6 +85,15 @@ def _context_table(num_actions: int, context: int) -> torch.Tensor:
     return torch.cat([slot_table[d] for d in digits], dim=1)
 
 
+def _table_with(num_actions: int, context: int, fraction: float) -> torch.Tensor:
+    """:func:`_context_table` with the round fraction as one more column."""
+    table = _context_table(num_actions, context)
+    return torch.cat([table, torch.full((table.shape[0], 1), fraction)], dim=1)
+
+
+_small_table_with = functools.lru_cache(maxsize=256)(_table_with)  # a match of T rounds asks for T + 1 fractions
+
+
 def encode(
     ctx_NK: torch.Tensor,
     num_actions: int,
@@ -105,8 +114,10 @@ def encode(
     per_row = isinstance(round_fraction, torch.Tensor)
     fraction = 0.0 if per_row else min(float(round_fraction), 1.0)
     if k and num_contexts(num_actions, k) <= _TABLE_ROWS:
-        table = _context_table(num_actions, k)
-        table = torch.cat([table, torch.full((table.shape[0], 1), fraction)], dim=1)
+        if num_contexts(num_actions, k) * (k * a2 + 1) <= 4096:  # small: cached per fraction
+            table = _small_table_with(num_actions, k, fraction)
+        else:
+            table = _table_with(num_actions, k, fraction)
         head_NH = table.index_select(0, context_index(ctx_NK, num_actions))  # one gather per row
     else:
         head_NH = torch.empty(n, k * a2 + 1, dtype=torch.float32, device=ctx_NK.device)

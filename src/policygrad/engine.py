@@ -98,15 +98,17 @@ def inverse_cdf(probs_NA: torch.Tensor, u_N1: torch.Tensor) -> torch.Tensor:
     row expanded over N (stride 0) has its cumulative sums computed once.
     """
     u_N = u_N1.reshape(-1)
-    rows = probs_NA[:1] if probs_NA.stride(0) == 0 else probs_NA
-    cdf = [rows[:, 0]]
-    for j in range(1, probs_NA.shape[1]):
-        cdf.append(cdf[-1] + rows[:, j])
+    if probs_NA.stride(0) == 0:  # one row for every match: its cumulative sums as numbers
+        cdf = probs_NA[0].cumsum(0).tolist()
+    else:
+        cdf = [probs_NA[:, 0]]
+        for j in range(1, probs_NA.shape[1]):
+            cdf.append(cdf[-1] + probs_NA[:, j])
     v_N = u_N * cdf[-1]
     count = torch.uint8 if probs_NA.shape[1] <= 256 else torch.long  # a small counter is cheaper to add to
-    moves_N = (cdf[0] <= v_N).to(count)
+    moves_N = (v_N >= cdf[0]).to(count)
     for c in cdf[1:-1]:
-        moves_N += c <= v_N
+        moves_N += v_N >= c
     return moves_N.long()
 
 

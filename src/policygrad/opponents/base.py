@@ -143,34 +143,46 @@ class TableRows:
 
     Args:
         x_NSA: the table, [N, S, A].
-        rows_N: ``arange(N)``.
-        s_N: [N] long, the row of each match.
+        rows_N: ``arange(N)``; int32 (faster: half the index bytes) for tables of < 2^31 entries.
+        s_N: [N] integer, the row of each match.
     """
 
     def __init__(self, x_NSA: torch.Tensor, rows_N: torch.Tensor, s_N: torch.Tensor) -> None:
         if not _is_dense(x_NSA):
             raise ValueError("TableRows needs a dense tensor (a permutation of a contiguous one)")
+        if x_NSA.numel() >= 2**31:
+            rows_N = rows_N.long()
         stride_n, stride_s, self.stride_a = x_NSA.stride()
         self.flat = x_NSA.as_strided((x_NSA.numel(),), (1,), x_NSA.storage_offset())
         self.num_actions = x_NSA.shape[2]
-        self.base_N = torch.add(rows_N if stride_n == 1 else rows_N * stride_n, s_N, alpha=stride_s)
+        rows_N = rows_N if stride_n == 1 else rows_N * stride_n
+        self.base_N = torch.add(rows_N, s_N.to(rows_N.dtype), alpha=stride_s)
+        self._last_at: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def get(self) -> torch.Tensor:
         """[N, A]: the rows (laid out with the match index innermost)."""
-        index_AN = self.base_N + (torch.arange(self.num_actions) * self.stride_a).unsqueeze(1)
+        offsets_A1 = (torch.arange(self.num_actions, dtype=self.base_N.dtype) * self.stride_a).unsqueeze(1)
+        index_AN = self.base_N + offsets_A1
         return self.flat.index_select(0, index_AN.view(-1)).view(self.num_actions, -1).t()
+
+    def _index_at(self, a_N: torch.Tensor) -> torch.Tensor:
+        # storage offsets of x[n, s_n, a_n]; a set_at right after a get_at with the same a_N reuses them
+        if self._last_at is None or self._last_at[0] is not a_N:
+            self._last_at = (a_N, torch.add(self.base_N, a_N, alpha=self.stride_a))
+        return self._last_at[1]
 
     def get_at(self, a_N: torch.Tensor) -> torch.Tensor:
         """[N]: the entries ``x[n, s_n, a_n]``."""
-        return self.flat.index_select(0, torch.add(self.base_N, a_N, alpha=self.stride_a))
+        return self.flat.index_select(0, self._index_at(a_N))
 
     def set_at(self, a_N: torch.Tensor, values_N: torch.Tensor) -> None:
         """In place: ``x[n, s_n, a_n] = values[n]``."""
-        self.flat.scatter_(0, torch.add(self.base_N, a_N, alpha=self.stride_a), values_N.to(self.flat.dtype))
+        self.flat.scatter_(0, self._index_at(a_N), values_N.to(self.flat.dtype))
 
     def set(self, values_NA: torch.Tensor) -> None:
         """In place: ``x[n, s_n, :] = values[n]``."""
-        index_AN = self.base_N + (torch.arange(self.num_actions) * self.stride_a).unsqueeze(1)
+        offsets_A1 = (torch.arange(self.num_actions, dtype=self.base_N.dtype) * self.stride_a).unsqueeze(1)
+        index_AN = self.base_N + offsets_A1
         self.flat.scatter_(0, index_AN.view(-1), values_NA.to(self.flat.dtype).t().reshape(-1))
 
 
@@ -290,6 +302,7 @@ class Opponent:
         self._set_tables()
         self.t = 0
         self.rows = torch.arange(n)
+        self.rows_i32 = torch.arange(n, dtype=torch.int32)  # for TableRows
         self._reset(generator)
 
     def _reset(self, generator: torch.Generator | None) -> None:
@@ -319,6 +332,7 @@ class Opponent:
             setattr(self, name, match_last(getattr(self, name).index_select(0, index_M)))
         self.n = len(index_M)
         self.rows = torch.arange(self.n)
+        self.rows_i32 = torch.arange(self.n, dtype=torch.int32)
 
     # -- helpers shared by the families ----------------------------------------------------------
     def uniform(self) -> torch.Tensor:
@@ -376,11 +390,11 @@ class Opponent:
         return top / top.sum(dim=1, keepdim=True)
 
     def argmax_set(self, weights_NA: torch.Tensor) -> torch.Tensor:
-        """[N] long: the argmax entries of each row as a bit mask (bit j set: entry j is a maximum)."""
+        """[N] integer: the argmax entries of each row as a bit mask (bit j set: entry j is a maximum)."""
         top_NA = weights_NA >= weights_NA.amax(dim=1, keepdim=True)
         bits_A = 1 << self._actions_A1.squeeze(1)
         if self.num_actions <= 24:  # exact in float32; a matrix-vector product is the fastest sum here
-            return torch.mv(top_NA.to(torch.float32), bits_A.to(torch.float32)).long()
+            return torch.mv(top_NA.to(torch.float32), bits_A.to(torch.float32)).int()
         return (top_NA * bits_A).sum(dim=1)
 
     @staticmethod

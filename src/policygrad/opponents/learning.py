@@ -22,6 +22,7 @@ class _Tabular(Opponent):
 
     def _reset(self, generator) -> None:
         a = self.num_actions
+        self.payoff_T_flat = self.payoff.T.reshape(-1)  # [A*A], index a*A + o: M[o, a]
         self.table = batched_zeros(self.n, encoding.num_contexts(a, self.context), a, dtype=self.dtype)
         self.ctx = encoding.empty_context(self.n, self.context)
         self._locate()
@@ -31,7 +32,7 @@ class _Tabular(Opponent):
 
     def _locate(self) -> None:
         # the table's row for the current state, in every match (kept in step with ctx and table)
-        self.here = TableRows(self.table, self.rows, self.state_index())
+        self.here = TableRows(self.table, self.rows_i32, self.state_index())
         self._here_row = None  # its values, when a learning step already has them
 
     def select(self, index_M) -> None:
@@ -41,8 +42,9 @@ class _Tabular(Opponent):
     def update(self, own_moves, agent_moves) -> None:
         super().update(own_moves, agent_moves)
         before = self.here
-        reward = self.payoff_flat.index_select(0, torch.add(agent_moves, own_moves, alpha=self.num_actions))  # M[own, agent]
-        self.ctx = encoding.push_context(self.ctx, torch.add(own_moves, agent_moves, alpha=self.num_actions))  # pair a*A + o
+        pair = torch.add(own_moves, agent_moves, alpha=self.num_actions)  # a*A + o
+        reward = self.payoff_T_flat.index_select(0, pair)  # its own reward M[o, a]
+        self.ctx = encoding.push_context(self.ctx, pair)
         self._locate()
         self.learn(before, own_moves, reward)
 

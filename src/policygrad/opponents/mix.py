@@ -56,6 +56,7 @@ class Mix(Opponent):
             member.select(local[index_M[rows]])
         self.n = len(index_M)
         self.rows = torch.arange(self.n)
+        self.rows_i32 = torch.arange(self.n, dtype=torch.int32)
 
     def probs(self) -> torch.Tensor:
         out = batched_zeros(self.n, self.num_actions, dtype=self.dtype)

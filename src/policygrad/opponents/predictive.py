@@ -54,7 +54,7 @@ class Markov(Opponent):
 
     def _locate(self) -> None:
         # the table's row for the agent's recent moves, in every match (kept in step with recent and table)
-        self.here = TableRows(self.table, self.rows, self.recent)
+        self.here = TableRows(self.table, self.rows_i32, self.recent)
 
     def select(self, index_M) -> None:
         super().select(index_M)
@@ -127,7 +127,7 @@ class Exploiter(Opponent):
 
     def _locate(self) -> None:
         # the counts' row for the current context, in every match (kept in step with ctx and counts)
-        self.here = TableRows(self.counts, self.rows, encoding.context_index(self.ctx, self.num_actions))
+        self.here = TableRows(self.counts, self.rows_i32, encoding.context_index(self.ctx, self.num_actions))
 
     def select(self, index_M) -> None:
         super().select(index_M)
