@@ -374,7 +374,8 @@ def policy_from_checkpoint(data: dict) -> nn.Module:
         from .policies import make_policy
 
         pg = TrainConfig.from_dict(cfg["pg_config"], source="checkpoint")
-        base = make_policy(pg.policy, encoding.feature_size(a_num, pg.context, pg.counts), a_num, pg.context, pg.hidden)
+        gaps = pg.uses_gaps and "gaps" in cfg["pg_config"]  # as train.load_policy: older configs had none
+        base = make_policy(pg.policy, encoding.feature_size(a_num, pg.context, pg.counts), a_num, pg.context, pg.hidden, gaps, pg.rounds)
         base.load_state_dict(data["policy"])
         return argmax_policy(base)
     raise ValueError(f"checkpoint holds a '{kind}' agent; baselines are {', '.join(BASELINE_KINDS)}")
