@@ -34,7 +34,7 @@ before the first engine. Memory linear in N shows as equal bytes per match betwe
 Usage::
 
     .venv/bin/python benchmarks/engine.py            # the full tables, 2-3 minutes on 2 cores
-    .venv/bin/python benchmarks/engine.py --quick    # 1 repeat, T = 20, a quick look
+    .venv/bin/python benchmarks/engine.py --quick    # 1 repeat, T = 20, memory up to N = 65536: ~30 s
 """
 
 from __future__ import annotations
@@ -210,8 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1; 0: torch's own choice)")
     p.add_argument("--no-gym", action="store_true", help="skip the SyncVectorEnv comparison")
     p.add_argument("--no-memory", action="store_true", help="skip the memory subprocesses")
-    p.add_argument("--memory-n", default=",".join(map(str, MEMORY_NS)), help="comma-separated N values for the memory table")
-    p.add_argument("--memory-rounds", type=int, default=20, help="rounds per memory run (the peak does not depend on T)")
+    p.add_argument("--memory-n", default=None, help="comma-separated N values for the memory table (default 1024,16384,65536,262144; without 262144 with --quick)")
+    p.add_argument("--memory-rounds", type=int, default=None, help="rounds per memory run (default 20, 5 with --quick; the peak does not depend on T)")
     p.add_argument("--memory-worker", type=int, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
 
@@ -267,10 +267,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"(cpu: N * T over the CPU time of the process, all threads; load average now {os.getloadavg()[0]:.1f})")
 
     if not args.no_memory:
-        mem_ns = sorted(int(x) for x in args.memory_n.split(","))
-        mem = {n: measure_memory(n, args.memory_rounds, specs, args.threads) for n in mem_ns}
+        mem_ns = sorted(int(x) for x in args.memory_n.split(",")) if args.memory_n else list(MEMORY_NS[:-1] if args.quick else MEMORY_NS)
+        mem_rounds = args.memory_rounds or (5 if args.quick else 20)
+        mem = {n: measure_memory(n, mem_rounds, specs, args.threads) for n in mem_ns}
         print()
-        print(f"peak extra resident memory of reset + {args.memory_rounds} steps, MiB (fresh subprocess per N), "
+        print(f"peak extra resident memory of reset + {mem_rounds} steps, MiB (fresh subprocess per N), "
               "and bytes per match")
         pairs = list(zip(mem_ns[:-1], mem_ns[1:]))[1:]  # the slope between consecutive large N
         head = f"{'opponent':22s}" + "".join(f"{'N=' + str(n):>10s}" for n in mem_ns)
