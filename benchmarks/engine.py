@@ -23,11 +23,8 @@ rounds (the batched state does not grow with T; the same peaks at T = 5, 20 and 
 opponent it resets the kernel's record of the peak resident set (``echo 5 > /proc/self/clear_refs``,
 Linux) and afterwards reports ``VmHWM - VmRSS`` from ``/proc/self/status``: the peak of extra
 resident memory that the reset and the steps needed, torch's allocations included (tracemalloc
-does not see those). The subprocess runs with ``MALLOC_MMAP_THRESHOLD_=65536`` and without the
-engine's malloc setting (``POLICYGRAD_MALLOC_TOP_PAD_MIB=0``, see
-``policygrad.engine.keep_freed_memory``), so freed tensors go back to the system and each
-opponent's peak is its own; with that setting on, as in the timed runs, the process may keep up to
-64 MiB more of freed memory mapped. Where clear_refs is not available it falls back to
+does not see those). The subprocess runs with ``MALLOC_MMAP_THRESHOLD_=65536``, so freed tensors
+go back to the system and each opponent's peak is its own. Where clear_refs is not available it falls back to
 ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` of the whole subprocess, minus the resident memory
 before the first engine. Memory linear in N shows as equal bytes per match between consecutive N.
 
@@ -181,9 +178,9 @@ def memory_worker(n: int, rounds: int, specs: list[str]) -> dict:
 
 
 def measure_memory(n: int, rounds: int, specs: list[str], threads: int) -> dict:
-    # a fixed mmap threshold and no top pad: freed tensors go back to the system, so each
-    # opponent's peak is its own and not memory an earlier one left mapped
-    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536", POLICYGRAD_MALLOC_TOP_PAD_MIB="0")
+    # a fixed mmap threshold: freed tensors go back to the system, so each opponent's peak is
+    # its own and not memory an earlier one left mapped
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536")
     cmd = [sys.executable, os.path.abspath(__file__), "--memory-worker", str(n), "--rounds", str(rounds)]
     cmd += ["--opponents", "|".join(specs)] if specs else []
     cmd += ["--threads", str(threads)]

@@ -285,19 +285,6 @@ def test_sample_frequencies_match_the_probabilities():
     assert ((freq - p.double()).abs() < 5 * se).all()  # 5 standard errors
 
 
-def test_keep_freed_memory_runs_once(monkeypatch):
-    import policygrad.engine as engine_module
-
-    monkeypatch.setattr(engine_module, "_malloc_tuned", False)
-    monkeypatch.setenv("POLICYGRAD_MALLOC_TOP_PAD_MIB", "0")
-    assert engine_module.keep_freed_memory() is False  # 0: leave malloc alone
-    monkeypatch.setattr(engine_module, "_malloc_tuned", False)
-    monkeypatch.setenv("POLICYGRAD_MALLOC_TOP_PAD_MIB", "lots")
-    with pytest.raises(ValueError, match="POLICYGRAD_MALLOC_TOP_PAD_MIB must be a whole number of MiB"):
-        engine_module.keep_freed_memory()
-    assert engine_module.keep_freed_memory() is False  # once per process
-
-
 # -- bad input ---------------------------------------------------------------------------------------
 
 

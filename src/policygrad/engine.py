@@ -14,9 +14,6 @@ the PettingZoo env drives it with a second learner as the opponent, and exact en
 
 from __future__ import annotations
 
-import ctypes
-import os
-import sys
 from typing import Any
 
 import torch
@@ -24,47 +21,7 @@ import torch
 from . import encoding
 from .games import Game, make_game
 
-__all__ = ["Engine", "check_moves", "sample", "inverse_cdf", "keep_freed_memory"]
-
-# From this many matches on, the engine asks malloc to keep freed memory (see keep_freed_memory).
-LARGE_N = 4096
-_M_TOP_PAD = -2  # glibc's mallopt parameter number
-_malloc_tuned = False
-
-
-def keep_freed_memory() -> bool:
-    """Ask glibc's malloc, once per process, to keep 64 MiB of freed memory at the top of its heap.
-
-    At large N every round allocates and frees megabytes of temporaries ([N, A] tensors). By
-    default glibc hands freed memory at the top of the heap back to the kernel and page-faults it
-    in again on the next allocation; on small virtual machines that costs more than the arithmetic
-    (the whole step runs several times slower; see ``benchmarks/engine.py``). ``mallopt(M_TOP_PAD)``
-    keeps that memory mapped instead: the process's resident memory may stay up to that much
-    higher. Called by :class:`Engine` for N >= ``LARGE_N``.
-
-    The environment variable ``POLICYGRAD_MALLOC_TOP_PAD_MIB`` sets the amount (0: leave malloc
-    alone); ``MALLOC_TOP_PAD_`` or a ``top_pad`` in ``GLIBC_TUNABLES`` (the user's own choice) also
-    leave it alone. Returns whether the setting was applied (only on Linux with glibc).
-    """
-    global _malloc_tuned
-    if _malloc_tuned:
-        return False
-    _malloc_tuned = True
-    raw = os.environ.get("POLICYGRAD_MALLOC_TOP_PAD_MIB", "64")
-    try:
-        mib = int(raw)
-    except ValueError:
-        raise ValueError(f"POLICYGRAD_MALLOC_TOP_PAD_MIB must be a whole number of MiB (0 to leave malloc alone), got {raw!r}") from None
-    if mib <= 0 or "MALLOC_TOP_PAD_" in os.environ or "top_pad" in os.environ.get("GLIBC_TUNABLES", ""):
-        return False
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        mallopt = ctypes.CDLL(None).mallopt  # the process's own C library
-    except (OSError, AttributeError):
-        return False
-    return bool(mallopt(_M_TOP_PAD, mib << 20))
-
+__all__ = ["Engine", "check_moves", "sample", "inverse_cdf"]
 
 def check_moves(moves: Any, n: int, num_actions: int, who: str = "agent") -> torch.Tensor:
     """``moves`` as an [N] long tensor, or one clear ValueError/TypeError naming what is wrong."""
@@ -127,9 +84,6 @@ class Engine:
     ``step`` returns ``(obs [N, F] float32, reward [N] float32, done: bool, info)`` with
     ``info = {"opponent_move": [N] long, "opponent_probs": [N, A], "round": t}``. The tensors in
     ``info`` and :attr:`opponent_probs` are read-only (they may be views the opponent reuses).
-
-    With N >= ``LARGE_N`` (4096) the constructor calls :func:`keep_freed_memory`, a process-wide
-    malloc setting that makes large batches several times faster on small machines.
     """
 
     def __init__(
@@ -157,8 +111,6 @@ class Engine:
         self.generator.manual_seed(0 if seed is None else int(seed))
         self.t = 0
         self._started = False
-        if n >= LARGE_N:
-            keep_freed_memory()
 
     @property
     def num_actions(self) -> int:
