@@ -158,7 +158,24 @@ def with_rounds(opponent: Opponent, rounds: int) -> Opponent:
     return opponent
 
 
-class Roshambo(Opponent):
+class _PerMatch(Opponent):
+    """An outside bot per match, looped in Python: each subclass gives ``_move(i)``, match i's move."""
+
+    def probs(self) -> torch.Tensor:
+        return self.next_move()[0]
+
+    def next_move(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(one-hot probs [N, A], moves [N]): every bot's move, asked once per round."""
+        if self._probs is None:
+            moves = torch.tensor([self._move(i) for i in range(self.n)], dtype=torch.long)
+            self._probs, self._moves = self.one_hot(moves), moves
+        return self._probs.clone(), self._moves.clone()
+
+    def select(self, index_M: torch.Tensor) -> None:
+        raise NotImplementedError(f"{self.spec}: an outside bot cannot branch a history (exact analysis needs a batched opponent)")
+
+
+class Roshambo(_PerMatch):
     """A bot of the 1999 International RoShamBo Programming Competition, run by OpenSpiel.
 
     Darse Billings' competition (https://webdocs.cs.ualberta.ca/~darse/rsbpc.html): dummy bots
@@ -199,25 +216,11 @@ class Roshambo(Opponent):
             raise BotError(f"roshambo:bot={self.bot} failed in round {self.t + 1}: {type(e).__name__}: {e}") from e
         return _check_move(move, f"roshambo:bot={self.bot}", self.t)
 
-    def probs(self) -> torch.Tensor:
-        return self.next_move()[0]
-
-    def next_move(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(one-hot probs [N, A], moves [N]): every bot's move, asked once per round."""
-        if self._probs is None:
-            moves = torch.tensor([self._move(i) for i in range(self.n)], dtype=torch.long)
-            self._probs, self._moves = self.one_hot(moves), moves
-        return self._probs.clone(), self._moves.clone()
-
     def update(self, own_moves: torch.Tensor, agent_moves: torch.Tensor) -> None:
         for state, o, a in zip(self._states, own_moves.tolist(), agent_moves.tolist()):
             state.apply_actions([o, a])  # the bot is player 0
         self._probs = None
         super().update(own_moves, agent_moves)
-
-    def select(self, index_M: torch.Tensor) -> None:
-        raise NotImplementedError(f"{self.spec}: an outside bot cannot branch a history (exact analysis needs a batched opponent)")
-
 
 class Observation(dict):
     """A dict whose keys read as attributes too, like kaggle-environments' ``Struct``."""
@@ -229,7 +232,7 @@ class Observation(dict):
             raise AttributeError(key) from None
 
 
-class Kaggle(Opponent):
+class Kaggle(_PerMatch):
     """An agent of the Kaggle Rock-Paper-Scissors competition: ``agent(observation, configuration) -> int``.
 
     https://www.kaggle.com/competitions/rock-paper-scissors. ``observation`` holds ``step`` (0 in
@@ -305,16 +308,6 @@ class Kaggle(Opponent):
             raise BotError(f"{self.label} failed in round {self.t + 1}: {type(e).__name__}: {e}") from e
         return _check_move(move, self.label, self.t, self.num_actions)
 
-    def probs(self) -> torch.Tensor:
-        return self.next_move()[0]
-
-    def next_move(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(one-hot probs [N, A], moves [N]): every bot's move, asked once per round."""
-        if self._probs is None:
-            moves = torch.tensor([self._move(i) for i in range(self.n)], dtype=torch.long)
-            self._probs, self._moves = self.one_hot(moves), moves
-        return self._probs.clone(), self._moves.clone()
-
     def update(self, own_moves: torch.Tensor, agent_moves: torch.Tensor) -> None:
         own, agent = own_moves.tolist(), agent_moves.tolist()
         for i in range(self.n):
@@ -322,9 +315,6 @@ class Kaggle(Opponent):
         self._last_agent = agent
         self._probs = None
         super().update(own_moves, agent_moves)
-
-    def select(self, index_M: torch.Tensor) -> None:
-        raise NotImplementedError(f"{self.label}: an outside bot cannot branch a history (exact analysis needs a batched opponent)")
 
 
 EXTERNAL_OPPONENTS: tuple[type[Opponent], ...] = (Roshambo, Kaggle)
