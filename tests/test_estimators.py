@@ -115,7 +115,7 @@ def test_entropy_bonus_raises_entropy_after_one_sgd_step():
     with torch.no_grad():
         for p in pi.parameters():
             p.sub_(0.1 * p.grad)
-    after = float(entropy_bonus(score(pi, batch).logp_all))
+    after = float(entropy_bonus(score(pi, batch).logp_all).detach())
     assert after > before + 1e-4
 
 
