@@ -324,6 +324,17 @@ def test_q_learner_row_kept_after_learning_equals_the_table(spec):
         assert torch.equal(e.opponent.probs(), kept)
 
 
+def test_pg_softmax_is_the_softmax_and_ignores_the_batch_around_a_match():
+    from policygrad.opponents.learning import softmax
+
+    x_AN = torch.randn(5, 300, generator=torch.Generator().manual_seed(0))
+    full = softmax(x_AN.t())
+    assert torch.allclose(full, torch.softmax(x_AN.t(), dim=1), atol=1e-6)
+    for start, n in [(0, 1), (3, 7), (10, 17), (50, 33)]:  # other batch sizes and layouts, same bits
+        assert torch.equal(softmax(x_AN[:, start : start + n].contiguous().t()), full[start : start + n])
+        assert torch.equal(softmax(x_AN[:, start : start + n].t().contiguous()), full[start : start + n])
+
+
 def test_learners_exploit_a_biased_agent():
     # Against an agent that always plays rock, both learners end up playing paper almost always.
     for spec in ("q-learner", "pg-learner"):
