@@ -24,7 +24,7 @@ from .. import encoding
 from ..engine import Engine
 from ..games import Game
 from ..opponents.base import Opponent
-from .single import single_moves
+from .single import check_render_mode, single_moves
 
 __all__ = ["External", "RockPaperScissorsParallelEnv", "parallel_env", "AGENTS"]
 
@@ -70,8 +70,7 @@ class RockPaperScissorsParallelEnv(ParallelEnv):
         counts: bool = False,
         render_mode: str | None = None,
     ) -> None:
-        if render_mode not in (None, *self.metadata["render_modes"]):
-            raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
+        check_render_mode(render_mode, self.metadata["render_modes"])
         self.engine = Engine(External(), n=1, rounds=rounds, context=context, game=game, counts=counts)
         self.render_mode = render_mode
         self.possible_agents = list(AGENTS)

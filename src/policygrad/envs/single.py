@@ -46,6 +46,12 @@ def single_moves(action: Any, num_actions: int) -> torch.Tensor:
     return torch.tensor(arr.reshape(1))
 
 
+
+def check_render_mode(render_mode: str | None, allowed: list[str]) -> None:
+    """One clear error for a render mode the env does not have."""
+    if render_mode not in (None, *allowed):
+        raise ValueError(f"render_mode must be None or one of {allowed}, got {render_mode!r}")
+
 class RockPaperScissorsEnv(gym.Env):
     """One repeated zero-sum matrix game (RPS by default) of ``rounds`` rounds against an opponent.
 
@@ -79,8 +85,7 @@ class RockPaperScissorsEnv(gym.Env):
         counts: bool = False,
         render_mode: str | None = None,
     ) -> None:
-        if render_mode not in (None, *self.metadata["render_modes"]):
-            raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
+        check_render_mode(render_mode, self.metadata["render_modes"])
         self.engine = Engine(opponent, n=1, rounds=rounds, context=context, game=game, counts=counts)
         self.render_mode = render_mode
         self.observation_space = spaces.Box(0.0, 1.0, (self.engine.obs_size,), np.float32)
