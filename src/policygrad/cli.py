@@ -7,6 +7,7 @@ import json
 import sys
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from . import __version__
@@ -48,7 +49,7 @@ def cmd_demo(args) -> int:
     if os.path.exists(run_dir):
         shutil.rmtree(run_dir)
     config = TrainConfig(opponent=args.opponent, rounds=args.rounds, iterations=args.iterations, seed=args.seed, tensorboard=False)
-    console.print(f"[bold]1. train[/bold] an MLP policy by policy gradient against [bold]{args.opponent}[/bold] ({args.rounds}-round matches)")
+    console.print(f"[bold]1. train[/bold] an MLP policy by policy gradient against [bold]{escape(args.opponent)}[/bold] ({args.rounds}-round matches)")
     with Progress(TextColumn("train"), BarColumn(), TextColumn("it {task.completed}/{task.total}"), TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task("train", total=config.iterations, stats="")
         result = train(config, run_dir, progress=lambda r: bar.update(task, completed=r["iteration"], stats=f"reward/round {r['reward_per_round']:+.3f}"))
@@ -582,7 +583,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (ValueError, TypeError, FileNotFoundError, FileExistsError, RuntimeError) as e:
-        console.print(f"[red]error:[/red] {e}", highlight=False)
+        # the message verbatim: no markup (``[kaggle]`` is text, not a style), no wrapping
+        console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         console.print("interrupted")
