@@ -134,12 +134,15 @@ def test_leaderboard_numbers():
         totals = torch.tensor([m["total"] for m in result.matches if m["agent"] == pair["agent"] and m["opponent"] == pair["opponent"]], dtype=torch.float64)
         per_round = totals / 100
         assert pair["mean"] == pytest.approx(float(per_round.mean()))
-        assert pair["ci95"] == pytest.approx(1.96 * float(per_round.std()) / 2)
+        assert pair["se"] == pytest.approx(float(per_round.std()) / 2)
+        assert pair["ci95"] == pytest.approx(3.1824 * pair["se"])  # Student's t, 3 degrees of freedom, not 1.96
         assert pair["wins"] + pair["draws"] + pair["losses"] == 4
     for entry in result.leaderboard:
         rows = [p for p in result.pairs if p["agent"] == entry["agent"]]
         assert entry["mean"] == pytest.approx(sum(p["mean"] for p in rows) / 2)
-        assert entry["ci95"] == pytest.approx(math.sqrt(sum(p["ci95"] ** 2 for p in rows)) / 2)
+        # the pairs' standard errors combined (not their t half-widths), t for 2 x 3 degrees of freedom
+        assert entry["se"] == pytest.approx(math.sqrt(sum(p["se"] ** 2 for p in rows)) / 2)
+        assert entry["ci95"] == pytest.approx(2.4469 * entry["se"])
         worst = min(rows, key=lambda p: p["mean"])
         assert entry["worst_opponent"] == worst["opponent"]
     cycle = result.pair("cycle", "constant:move=0")  # rock, paper, scissors, ... against rock: 0, +1, -1, ...

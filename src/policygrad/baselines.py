@@ -36,6 +36,7 @@ from torch import nn
 from . import encoding
 from .checkpoint import save_checkpoint
 from .engine import Engine
+from .evaluate import t975
 from .games import make_game
 from .policies import DeterministicView, mlp, sample_actions
 
@@ -395,9 +396,6 @@ def agent_from_checkpoint(data: dict):
 AGENT_NAMES = ("pg", "q-learning", "dqn", "deterministic")
 DEFAULT_OPPONENTS = ("best-response", "frequency", "markov", "exploiter")
 
-_T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
-
-
 def interval(values: list[float], fallback: float = float("nan")) -> tuple[float, float]:
     """(mean, half-width of the 95% t-interval over the values); ``fallback`` half-width for one value."""
     n = len(values)
@@ -405,7 +403,7 @@ def interval(values: list[float], fallback: float = float("nan")) -> tuple[float
     if n < 2:
         return mean, fallback
     sd = (sum((v - mean) ** 2 for v in values) / (n - 1)) ** 0.5
-    return mean, _T975.get(n - 1, 1.96) * sd / n**0.5
+    return mean, t975(n - 1) * sd / n**0.5
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,12 @@ seed) match is independent: a process pool plays them (``jobs`` processes), and 
 either side ends that match as a *forfeit* of that side, recorded with its error message; the
 tournament goes on.
 
-Scores are the agent's: mean reward per round of a pair over its completed matches, with a 95%
-interval over seeds (normal approximation, as :func:`policygrad.evaluate.match_stats`); an agent's
-mean is the average of its pair means over the field, its interval combines the pairs'
-standard errors. A forfeit counts as a loss of the side that forfeited (and a win of the other) in
+Scores are the agent's: mean reward per round of a pair over its completed matches, with its
+standard error ``se`` and a 95% interval over seeds (Student's t for S - 1 degrees of freedom, as
+:func:`policygrad.evaluate.match_stats`: 4.30 se for 3 seeds); an agent's mean is the average of its
+pair means over the field, its standard error combines the pairs' standard errors
+(sqrt(sum se^2) / pairs) and its interval takes the t quantile for the degrees of freedom of all
+the pairs together (sum of S - 1). A forfeit counts as a loss of the side that forfeited (and a win of the other) in
 wins/draws/losses, and leaves no reward in the means. A match whose process died (a bot that
 crashed the interpreter) is replayed alone; if it kills its process again it is a forfeit of
 unknown side (``"crash"``), counted in neither wins nor losses.
@@ -41,7 +43,7 @@ from typing import Any, Callable, Protocol
 import torch
 
 from .engine import Engine, sample
-from .evaluate import match_stats
+from .evaluate import match_stats, t975
 from .games import Game, make_game
 from .opponents import make_opponent
 
@@ -367,25 +369,26 @@ def _summarise(agents: list[str], opponents: list[str], matches: list[dict], rou
             totals = [m["total"] for m in ms if m["forfeit"] is None]
             lost = sum(m["forfeit"] == "agent" for m in ms)
             won = sum(m["forfeit"] == "opponent" for m in ms)
-            row = {"agent": agent, "opponent": opponent, "mean": None, "ci95": None, "matches": len(ms), "completed": len(totals),
+            row = {"agent": agent, "opponent": opponent, "mean": None, "ci95": None, "se": None, "matches": len(ms), "completed": len(totals),
                    "wins": won, "draws": 0, "losses": lost, "forfeits": len(ms) - len(totals),
                    "errors": sorted({m["error"] for m in ms if m["error"]})}  # fmt: skip
             if totals:
                 s = match_stats(torch.tensor(totals, dtype=torch.float64), rounds)
-                row.update(mean=s.mean, ci95=_num(s.ci95), wins=won + s.wins, draws=s.ties, losses=lost + s.losses)
+                row.update(mean=s.mean, ci95=_num(s.ci95), se=_num(s.se), wins=won + s.wins, draws=s.ties, losses=lost + s.losses)
             pairs.append(row)
     board = []
     for agent in agents:
         rows = [p for p in pairs if p["agent"] == agent]
         scored = [p for p in rows if p["mean"] is not None]
-        entry = {"agent": agent, "mean": None, "ci95": None, "opponents": len(rows), "scored": len(scored),
+        entry = {"agent": agent, "mean": None, "ci95": None, "se": None, "opponents": len(rows), "scored": len(scored),
                  "wins": sum(p["wins"] for p in rows), "draws": sum(p["draws"] for p in rows),
                  "losses": sum(p["losses"] for p in rows), "forfeits": sum(p["forfeits"] for p in rows),
                  "worst_opponent": None, "worst_mean": None}  # fmt: skip
         if scored:
             entry["mean"] = sum(p["mean"] for p in scored) / len(scored)
-            if all(p["ci95"] is not None for p in scored):  # the field is fixed: combine the pairs' standard errors
-                entry["ci95"] = math.sqrt(sum(p["ci95"] ** 2 for p in scored)) / len(scored)
+            if all(p["se"] is not None for p in scored):  # the field is fixed: combine the pairs' standard errors
+                entry["se"] = math.sqrt(sum(p["se"] ** 2 for p in scored)) / len(scored)
+                entry["ci95"] = t975(sum(p["completed"] - 1 for p in scored)) * entry["se"]
             worst = min(scored, key=lambda p: p["mean"])
             entry["worst_opponent"], entry["worst_mean"] = worst["opponent"], worst["mean"]
         board.append(entry)
