@@ -382,6 +382,19 @@ def test_table_rows_agree_with_fancy_indexing(layout):
     at.set(w)
     x[rows, s] = w
     assert torch.equal(table, x)
+    # the kept rows: get_at after get reads them; a write drops them; mirror follows a write made elsewhere
+    at = TableRows(table, rows, s)
+    assert torch.equal(at.get(), x[rows, s]) and torch.equal(at.get_at(o), x[rows, s, o])
+    at.set_at(o, v + 1)
+    x[rows, s, o] = v + 1
+    assert torch.equal(at.get(), x[rows, s]) and torch.equal(at.get_at(o), x[rows, s, o])
+    s2 = torch.where(torch.arange(n) % 2 == 0, s, (s + 1) % s_n)  # half the matches share the row
+    other = TableRows(table, rows, s2)
+    other.get()
+    at.set_at(o, v - 1)
+    x[rows, s, o] = v - 1
+    other.mirror(s2 == s, o, v - 1)
+    assert torch.equal(other.get(), x[rows, s2]) and torch.equal(other.get_at(o), x[rows, s2, o])
     assert batched_zeros(n, s_n, a).shape == (n, s_n, a)
     with pytest.raises(ValueError, match="dense"):
         TableRows(torch.zeros(n, s_n, 2 * a)[:, :, ::2], rows, s)

@@ -33,7 +33,7 @@ import torch
 
 from ..games import Game
 
-__all__ = ["Param", "Opponent", "parse_spec", "split_top_level", "batched_zeros", "match_last", "TableRows"]
+__all__ = ["Param", "Opponent", "parse_spec", "split_top_level", "batched_zeros", "match_last", "TableRows", "row_max"]
 
 
 @dataclass(frozen=True)
@@ -141,6 +141,12 @@ class TableRows:
     tensor of :func:`batched_zeros` and :func:`match_last` is): the same values as
     ``x[rows, s]`` and ``x[rows, s, a] = v``, several times faster on a CPU at large N.
 
+    The rows that :meth:`get` reads are kept: a later :meth:`get` returns them again, and
+    :meth:`get_at` picks its entries from them (a lookup in N * A contiguous numbers instead of
+    one in the whole table). A write through this object drops the copy (the next :meth:`get`
+    reads the table again); a write to the same rows made through *another* object must be
+    mirrored with :meth:`mirror`.
+
     Args:
         x_NSA: the table, [N, S, A].
         rows_N: ``arange(N)``; int32 (faster: half the index bytes) for tables of < 2^31 entries.
@@ -155,35 +161,71 @@ class TableRows:
         stride_n, stride_s, self.stride_a = x_NSA.stride()
         self.flat = x_NSA.as_strided((x_NSA.numel(),), (1,), x_NSA.storage_offset())
         self.num_actions = x_NSA.shape[2]
+        self.rows_N = rows_N
         rows_N = rows_N if stride_n == 1 else rows_N * stride_n
         self.base_N = torch.add(rows_N, s_N.to(rows_N.dtype), alpha=stride_s)
-        self._last_at: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._at_table: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._at_rows: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._rows_AN: torch.Tensor | None = None  # the rows as read by get(), [A, N] contiguous
+
+    def _offsets_A1(self) -> torch.Tensor:
+        return (torch.arange(self.num_actions, dtype=self.base_N.dtype) * self.stride_a).unsqueeze(1)
 
     def get(self) -> torch.Tensor:
-        """[N, A]: the rows (laid out with the match index innermost)."""
-        offsets_A1 = (torch.arange(self.num_actions, dtype=self.base_N.dtype) * self.stride_a).unsqueeze(1)
-        index_AN = self.base_N + offsets_A1
-        return self.flat.index_select(0, index_AN.view(-1)).view(self.num_actions, -1).t()
+        """[N, A]: the rows (laid out with the match index innermost). Read-only for the caller."""
+        if self._rows_AN is None:
+            index_AN = self.base_N + self._offsets_A1()
+            self._rows_AN = self.flat.index_select(0, index_AN.view(-1)).view(self.num_actions, -1)
+        return self._rows_AN.t()
 
-    def _index_at(self, a_N: torch.Tensor) -> torch.Tensor:
+    def _in_table(self, a_N: torch.Tensor) -> torch.Tensor:
         # storage offsets of x[n, s_n, a_n]; a set_at right after a get_at with the same a_N reuses them
-        if self._last_at is None or self._last_at[0] is not a_N:
-            self._last_at = (a_N, torch.add(self.base_N, a_N, alpha=self.stride_a))
-        return self._last_at[1]
+        if self._at_table is None or self._at_table[0] is not a_N:
+            self._at_table = (a_N, torch.add(self.base_N, a_N, alpha=self.stride_a))
+        return self._at_table[1]
+
+    def _in_rows(self, a_N: torch.Tensor) -> torch.Tensor:
+        # offsets of entry (a_n, n) in the kept rows, [A, N] contiguous
+        if self._at_rows is None or self._at_rows[0] is not a_N:
+            self._at_rows = (a_N, torch.add(self.rows_N, a_N, alpha=self.rows_N.shape[0]))
+        return self._at_rows[1]
 
     def get_at(self, a_N: torch.Tensor) -> torch.Tensor:
         """[N]: the entries ``x[n, s_n, a_n]``."""
-        return self.flat.index_select(0, self._index_at(a_N))
+        if self._rows_AN is not None:
+            return self._rows_AN.view(-1).index_select(0, self._in_rows(a_N))
+        return self.flat.index_select(0, self._in_table(a_N))
 
     def set_at(self, a_N: torch.Tensor, values_N: torch.Tensor) -> None:
         """In place: ``x[n, s_n, a_n] = values[n]``."""
-        self.flat.scatter_(0, self._index_at(a_N), values_N.to(self.flat.dtype))
+        self.flat.scatter_(0, self._in_table(a_N), values_N.to(self.flat.dtype))
+        self._rows_AN = None  # the next get() reads the rows again
+
+    def mirror(self, where_N: torch.Tensor, a_N: torch.Tensor, values_N: torch.Tensor) -> None:
+        """Bring the kept rows in step with a write ``x[n, s_n, a_n] = values[n]`` that went through
+        another object, in the matches ``where_N`` ([N] bool) whose row it hit."""
+        if self._rows_AN is None:
+            return
+        hit_H = where_N.nonzero().squeeze(1)  # usually a few of the matches: write those only
+        kept = self._rows_AN.view(-1)
+        kept.index_copy_(0, torch.add(hit_H, a_N.index_select(0, hit_H), alpha=len(where_N)), values_N.index_select(0, hit_H).to(kept.dtype))
 
     def set(self, values_NA: torch.Tensor) -> None:
         """In place: ``x[n, s_n, :] = values[n]``."""
-        offsets_A1 = (torch.arange(self.num_actions, dtype=self.base_N.dtype) * self.stride_a).unsqueeze(1)
-        index_AN = self.base_N + offsets_A1
-        self.flat.scatter_(0, index_AN.view(-1), values_NA.to(self.flat.dtype).t().reshape(-1))
+        index_AN = self.base_N + self._offsets_A1()
+        values_AN = values_NA.to(self.flat.dtype).t().contiguous()
+        self.flat.scatter_(0, index_AN.view(-1), values_AN.view(-1))
+        self._rows_AN = None
+
+
+def row_max(x_NA: torch.Tensor) -> torch.Tensor:
+    """[N]: the largest entry of each row, column by column (runs of N numbers when the match index
+    is innermost, where ``amax(dim=1)`` would stride across them)."""
+    columns = x_NA.unbind(1)
+    top_N = columns[0]
+    for c in columns[1:]:
+        top_N = torch.maximum(top_N, c)
+    return top_N
 
 
 def _is_dense(x: torch.Tensor) -> bool:
@@ -352,7 +394,7 @@ class Opponent:
         """[N, A]: uniform over the argmax entries of each row (all entries when the row is flat)."""
         if self._modes_AK is not None:
             return self.set_rows(self._modes_AK, self.argmax_set(weights_NA))
-        return self._uniform_over(weights_NA >= weights_NA.amax(dim=1, keepdim=True))
+        return self._uniform_over(weights_NA >= row_max(weights_NA).unsqueeze(1))
 
     def beat_modes(self, weights_NA: torch.Tensor) -> torch.Tensor:
         """[N, A]: ``beat(modes(weights))``, the best responses to the most likely moves."""
@@ -390,12 +432,17 @@ class Opponent:
         return top / top.sum(dim=1, keepdim=True)
 
     def argmax_set(self, weights_NA: torch.Tensor) -> torch.Tensor:
-        """[N] integer: the argmax entries of each row as a bit mask (bit j set: entry j is a maximum)."""
-        top_NA = weights_NA >= weights_NA.amax(dim=1, keepdim=True)
-        bits_A = 1 << self._actions_A1.squeeze(1)
-        if self.num_actions <= 24:  # exact in float32; a matrix-vector product is the fastest sum here
-            return torch.mv(top_NA.to(torch.float32), bits_A.to(torch.float32)).int()
-        return (top_NA * bits_A).sum(dim=1)
+        """[N] int32: the argmax entries of each row as a bit mask (bit j set: entry j is a maximum).
+
+        Column by column (each a run of N numbers when the match index is innermost): the row
+        maximum, then one comparison per move, added into the mask. For A <= 31 (the per-set
+        tables that read it stop at :attr:`SET_TABLE_MAX_ACTIONS`)."""
+        columns = weights_NA.unbind(1)
+        top_N = row_max(weights_NA)
+        mask_N = (columns[0] >= top_N).to(torch.int32)
+        for j, c in enumerate(columns[1:], start=1):
+            mask_N.add_(c >= top_N, alpha=1 << j)
+        return mask_N
 
     @staticmethod
     def set_rows(table_AK: torch.Tensor, set_N: torch.Tensor) -> torch.Tensor:

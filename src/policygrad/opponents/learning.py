@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from .. import encoding
-from .base import Opponent, Param, TableRows, batched_zeros
+from .base import Opponent, Param, TableRows, batched_zeros, row_max
 
 def softmax(logits_NA: torch.Tensor) -> torch.Tensor:
     """[N, A]: softmax over each row, in the layout of ``logits_NA``.
@@ -19,7 +19,7 @@ def softmax(logits_NA: torch.Tensor) -> torch.Tensor:
     batch around it. Here the row total is added up move by move, so a match's distribution
     depends on its own logits only (``select`` relies on that).
     """
-    e_NA = (logits_NA - logits_NA.amax(dim=1, keepdim=True)).exp_()
+    e_NA = (logits_NA - row_max(logits_NA).unsqueeze(1)).exp_()
     total_N = e_NA[:, 0]
     for j in range(1, e_NA.shape[1]):
         total_N = total_N + e_NA[:, j]
@@ -48,7 +48,6 @@ class _Tabular(Opponent):
     def _locate(self) -> None:
         # the table's row for the current state, in every match (kept in step with ctx and table)
         self.here = TableRows(self.table, self.rows_i32, self.state_index())
-        self._here_row = None  # its values, when a learning step already has them
 
     def select(self, index_M) -> None:
         super().select(index_M)
@@ -81,20 +80,18 @@ class QLearner(_Tabular):
             self._policy_AK = self.epsilon / self.num_actions + (1 - self.epsilon) * self._modes_AK
 
     def probs(self) -> torch.Tensor:
-        q_NA = self.here.get() if self._here_row is None else self._here_row
+        q_NA = self.here.get()
         if self._modes_AK is not None:
             return self.set_rows(self._policy_AK, self.argmax_set(q_NA))
         return self.epsilon / self.num_actions + (1 - self.epsilon) * self.modes(q_NA)  # greedy ties spread evenly
 
     def learn(self, s: TableRows, own_moves, reward) -> None:
         # Q(s, o) <- Q(s, o) + alpha * (r + gamma * max_o' Q(s', o') - Q(s, o)), s' = self.here
-        q_next_NA = self.here.get()
-        target = torch.add(reward, q_next_NA.amax(dim=1), alpha=self.gamma)
+        q_next_NA = self.here.get()  # read before the update: where s' is s it holds the old Q(s, o)
+        target = torch.add(reward, row_max(q_next_NA), alpha=self.gamma)
         q_new = torch.lerp(s.get_at(own_moves), target, self.alpha)  # q + alpha (target - q)
         s.set_at(own_moves, q_new)
-        # Q(s', .) after the update, for probs(): the entry just written where s' is s
-        written_NA = (s.base_N == self.here.base_N).unsqueeze(1) & (own_moves == self._actions_A1).t()
-        self._here_row = torch.where(written_NA, q_new.unsqueeze(1), q_next_NA)
+        self.here.mirror(s.base_N == self.here.base_N, own_moves, q_new)  # Q(s', .) after it, for probs()
 
 
 class PGLearner(_Tabular):
