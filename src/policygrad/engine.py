@@ -62,11 +62,15 @@ def inverse_cdf(probs_NA: torch.Tensor, u_N1: torch.Tensor) -> torch.Tensor:
         for j in range(1, probs_NA.shape[1]):
             cdf.append(cdf[-1] + probs_NA[:, j])
     v_N = u_N * cdf[-1]
-    count = torch.uint8 if probs_NA.shape[1] <= 256 else torch.long  # a small counter is cheaper to add to
-    moves_N = (v_N >= cdf[0]).to(count)
+    if probs_NA.shape[1] <= 256:  # count in bytes: a comparison's bool result read as uint8, no conversion
+        moves_N = (v_N >= cdf[0]).view(torch.uint8)
+        for c in cdf[1:-1]:
+            moves_N += (v_N >= c).view(torch.uint8)
+        return moves_N.long()
+    moves_N = (v_N >= cdf[0]).long()
     for c in cdf[1:-1]:
         moves_N += v_N >= c
-    return moves_N.long()
+    return moves_N
 
 
 class Engine:

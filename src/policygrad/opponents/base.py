@@ -432,17 +432,19 @@ class Opponent:
         return top / top.sum(dim=1, keepdim=True)
 
     def argmax_set(self, weights_NA: torch.Tensor) -> torch.Tensor:
-        """[N] int32: the argmax entries of each row as a bit mask (bit j set: entry j is a maximum).
+        """[N] long: the argmax entries of each row as a bit mask (bit j set: entry j is a maximum).
 
         Column by column (each a run of N numbers when the match index is innermost): the row
-        maximum, then one comparison per move, added into the mask. For A <= 31 (the per-set
-        tables that read it stop at :attr:`SET_TABLE_MAX_ACTIONS`)."""
+        maximum, then one comparison per move, added into the mask, in bytes for A <= 8 (a
+        comparison's bool result read as uint8). For A <= 31 (the per-set tables that read it stop
+        at :attr:`SET_TABLE_MAX_ACTIONS`)."""
         columns = weights_NA.unbind(1)
         top_N = row_max(weights_NA)
-        mask_N = (columns[0] >= top_N).to(torch.int32)
+        small = self.num_actions <= 8
+        mask_N = (columns[0] >= top_N).view(torch.uint8) if small else (columns[0] >= top_N).int()
         for j, c in enumerate(columns[1:], start=1):
-            mask_N.add_(c >= top_N, alpha=1 << j)
-        return mask_N
+            mask_N.add_((c >= top_N).view(torch.uint8) if small else c >= top_N, alpha=1 << j)
+        return mask_N.long()
 
     @staticmethod
     def set_rows(table_AK: torch.Tensor, set_N: torch.Tensor) -> torch.Tensor:
