@@ -11,7 +11,7 @@ from policygrad.online import OnlineAgent
 
 
 def play(agent, opponent, rounds, seed=0):
-    engine = Engine(opponent, n=1, rounds=rounds, context=0, seed=seed)
+    engine = Engine(opponent, n=1, rounds=rounds, context=0, seed=seed, game=agent.game)
     engine.reset()
     agent.reset(seed)
     last, rewards = None, []
@@ -30,6 +30,11 @@ def test_it_learns_to_beat_simple_opponents_within_a_match(opponent):
     assert r[100:].mean() > 0.85, r[100:].mean()
 
 
+def test_other_games_too():
+    r = play(OnlineAgent("rpsls"), "cycle:period=5", 200)  # rock-paper-scissors-lizard-spock: 5 rotations per predictor
+    assert r[100:].mean() > 0.85, r[100:].mean()
+
+
 def test_against_uniform_random_it_cannot_win_or_lose_significantly():
     r = np.concatenate([play(OnlineAgent(), "mixed", 300, seed=s) for s in range(4)])
     se = r.std() / math.sqrt(len(r))
@@ -39,12 +44,44 @@ def test_against_uniform_random_it_cannot_win_or_lose_significantly():
 def test_same_seed_same_play_and_the_logits_stay_bounded():
     a, b = OnlineAgent(), OnlineAgent()
     assert np.array_equal(play(a, "frequency", 100, seed=3), play(b, "frequency", 100, seed=3))
-    assert np.abs(a.theta).max() <= a.bound()
+    assert not np.array_equal(play(a, "mixed", 100, seed=3), play(b, "mixed", 100, seed=4))
+    for logits in (a.theta, a.phi, a.psi):  # every layer
+        assert np.abs(logits).max() <= a.bound()
+    assert a.theta.shape == (6, a.num_experts) and a.num_experts == 351 and a.phi.shape == (13,)
+
+
+@pytest.mark.parametrize("opponent, floor", [("markov:order=2", 0.45), ("frequency", 0.45), ("pattern", 0.15)])
+def test_it_beats_adaptive_predictors_of_the_library(opponent, floor):
+    # opponents that model the agent's moves: its experts that predict its own moves reply to them
+    r = play(OnlineAgent(), opponent, 300, seed=0)
+    assert r.mean() > floor, r.mean()
+
+
+def test_an_opponent_that_sees_its_probabilities_takes_almost_nothing():
+    # a white-box opponent best-responds to the very distribution the agent draws from: any
+    # preference costs the agent, and the layers above the experts pull its play toward uniform
+    payoff = OnlineAgent().payoff
+    agent, rng = OnlineAgent(), np.random.default_rng(0)
+    agent.reset(0)
+    last, conceded = None, []
+    for _ in range(300):
+        agent.act(last)
+        value = -(np.array(agent.last_probs) @ payoff)  # the opponent's expected payoff of each move
+        conceded.append(value.max())
+        last = int(rng.choice(np.flatnonzero(value >= value.max() - 1e-12)))
+    conceded = np.array(conceded)
+    assert conceded.mean() < 0.02 and conceded[100:].max() < 0.03, (conceded.mean(), conceded[100:].max())  # the old one-layer agent: 0.16, 0.46
+    assert agent.safety[1] > 0.5  # the third layer leans on its uniform option
 
 
 def test_bad_arguments():
     with pytest.raises(ValueError, match="decay must be in"):
         OnlineAgent(decay=1.0)
+    with pytest.raises(ValueError, match="decay must be in"):
+        OnlineAgent(safety_decay=1.0)
+    with pytest.raises(ValueError, match="lr and decay must have one value or the same number"):
+        OnlineAgent(lr=(1.0, 2.0), decay=(0.5, 0.9, 0.99))
+    assert OnlineAgent(lr=0.5, decay=(0.9, 0.99)).lr.tolist() == [0.5, 0.5]
     agent = OnlineAgent()
     agent.act(None)
     with pytest.raises(ValueError, match="last_opponent_move must be a move in 0..2"):
