@@ -44,6 +44,14 @@ def sample(probs_NA: torch.Tensor, generator: torch.Generator | None = None) -> 
     return inverse_cdf(probs_NA, u_N1)
 
 
+def as_count(num_values: int):
+    """How to add up comparisons with ``num_values`` possible totals: in bytes where they fit
+    (a comparison's bool result read as uint8, no conversion), in int64 otherwise."""
+    if num_values <= 256:
+        return lambda b: b.view(torch.uint8)
+    return lambda b: b.long()
+
+
 def inverse_cdf(probs_NA: torch.Tensor, u_N1: torch.Tensor) -> torch.Tensor:
     """[N] long: the first move whose cumulative probability exceeds ``u * total`` (u in [0, 1)),
     that is, how many of the cumulative sums c_0 .. c_{A-2} are <= u * c_{A-1}.
@@ -62,15 +70,11 @@ def inverse_cdf(probs_NA: torch.Tensor, u_N1: torch.Tensor) -> torch.Tensor:
         for j in range(1, probs_NA.shape[1]):
             cdf.append(cdf[-1] + probs_NA[:, j])
     v_N = u_N * cdf[-1]
-    if probs_NA.shape[1] <= 256:  # count in bytes: a comparison's bool result read as uint8, no conversion
-        moves_N = (v_N >= cdf[0]).view(torch.uint8)
-        for c in cdf[1:-1]:
-            moves_N += (v_N >= c).view(torch.uint8)
-        return moves_N.long()
-    moves_N = (v_N >= cdf[0]).long()
+    count = as_count(probs_NA.shape[1])
+    moves_N = count(v_N >= cdf[0])
     for c in cdf[1:-1]:
-        moves_N += v_N >= c
-    return moves_N
+        moves_N += count(v_N >= c)
+    return moves_N.long()
 
 
 class Engine:

@@ -70,6 +70,20 @@ def _floats(value, what: str) -> tuple[float, ...]:
     return tuple(float(v) for v in values)
 
 
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis (max subtracted first, so large logits do not overflow)."""
+    e = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _mirror_step(logits: np.ndarray, probs: np.ndarray, rewards: np.ndarray, lr, decay) -> np.ndarray:
+    """One exact policy-gradient step of a softmax in its logits, with decay:
+    theta <- decay * theta + lr * (r - pi . r), the exact gradient pi_j (r_j - pi . r) divided by
+    pi_j (see the module's docstring). ``logits``/``probs`` [..., J], ``rewards`` [J]."""
+    baseline = (probs @ rewards)[..., None]
+    return decay * logits + lr * (rewards - baseline)
+
+
 def _match_positions(s: str, longest: int) -> list[int]:
     """out[l - 1]: where the latest earlier occurrence of the last l symbols of ``s`` starts (one
     followed by a symbol), for l = 1 .. the longest such repeat up to ``longest``."""
@@ -124,7 +138,7 @@ class OnlineAgent:
         lrs, decays = lrs * (k // len(lrs)), decays * (k // len(decays))
         if not all(x > 0 for x in lrs + (meta_lr,)):
             raise ValueError(f"lr and meta_lr must be > 0, got {lrs} and {meta_lr}")
-        if not all(x > 0 for x in (safety_lr,)):
+        if not safety_lr > 0:
             raise ValueError(f"safety_lr must be > 0, got {safety_lr}")
         if not all(0 <= d < 1 for d in decays + (meta_decay, safety_decay)):
             raise ValueError(f"decay must be in [0, 1), got {decays}, meta_decay {meta_decay} and safety_decay {safety_decay}")
@@ -260,16 +274,12 @@ class OnlineAgent:
             self._push(self.my_last, o)
         moves = self.orbit[self.predictions()].ravel()  # [J]
         experts = self.onehot[moves]  # [J, A]
-        z = self.theta - self.theta.max(axis=1, keepdims=True)
-        e = np.exp(z)
-        pi = e / e.sum(axis=1, keepdims=True)
+        pi = _softmax(self.theta)  # [K, J]
         # the second layer's options: each scorer's mixture, each scorer's top expert, uniform
         options = np.vstack([pi @ experts, experts[self.theta.argmax(axis=1)], self.onehot[-1:]])  # [C, A]
-        z = np.exp(self.phi - self.phi.max())
-        weights = z / z.sum()
+        weights = _softmax(self.phi)
         mixture = weights @ options  # [A] the second layer's play
-        z = np.exp(self.psi - self.psi.max())
-        safety = z / z.sum()  # the third layer: [that play, uniform]
+        safety = _softmax(self.psi)  # the third layer: [that play, uniform]
         probs = safety[0] * mixture + safety[1] / a
         probs /= probs.sum()
         self.experts, self.pi, self.options, self.weights, self.mixture, self.safety = experts, pi, options, weights, mixture, safety
@@ -281,12 +291,11 @@ class OnlineAgent:
     def _learn(self, o: int) -> None:
         col = self.payoff[:, o]
         r = self.experts @ col  # [J] r_j = M[m_j, o]; an expert without a move earns the mean payoff
-        r_bar = self.pi @ r  # [K]
-        self.theta = self.decay[:, None] * self.theta + self.lr[:, None] * (r[None, :] - r_bar[:, None])
+        self.theta = _mirror_step(self.theta, self.pi, r, self.lr[:, None], self.decay[:, None])
         big_r = self.options @ col  # [C] each option's exact expected reward
-        self.phi = self.meta_decay * self.phi + self.meta_lr * (big_r - self.weights @ big_r)
+        self.phi = _mirror_step(self.phi, self.weights, big_r, self.meta_lr, self.meta_decay)
         r_safe = np.array([float(self.mixture @ col), float(col.mean())])  # the second layer's play; uniform
-        self.psi = self.safety_decay * self.psi + self.safety_lr * (r_safe - self.safety @ r_safe)
+        self.psi = _mirror_step(self.psi, self.safety, r_safe, self.safety_lr, self.safety_decay)
         if not (np.isfinite(self.theta).all() and np.isfinite(self.phi).all() and np.isfinite(self.psi).all()):  # pragma: no cover - bounded by construction
             raise FloatingPointError("online agent logits became non-finite")
 

@@ -31,6 +31,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from ..engine import as_count
 from ..games import Game
 
 __all__ = ["Param", "Opponent", "parse_spec", "split_top_level", "batched_zeros", "match_last", "TableRows", "row_max"]
@@ -440,10 +441,10 @@ class Opponent:
         at :attr:`SET_TABLE_MAX_ACTIONS`)."""
         columns = weights_NA.unbind(1)
         top_N = row_max(weights_NA)
-        small = self.num_actions <= 8
-        mask_N = (columns[0] >= top_N).view(torch.uint8) if small else (columns[0] >= top_N).int()
+        count = as_count(1 << self.num_actions)
+        mask_N = count(columns[0] >= top_N)
         for j, c in enumerate(columns[1:], start=1):
-            mask_N.add_((c >= top_N).view(torch.uint8) if small else c >= top_N, alpha=1 << j)
+            mask_N.add_(count(c >= top_N), alpha=1 << j)
         return mask_N.long()
 
     @staticmethod
