@@ -7,7 +7,7 @@ groups are filters over the metadata (``adaptive``, ``stochastic``, ``memory_dep
 from __future__ import annotations
 
 from .base import Opponent, Param, parse_spec, split_top_level
-from .best_response import BestResponse
+from .best_response import BestResponse, MindReader
 from .fixed import Constant, Cycle, Mixed
 from .learning import PGLearner, QLearner
 from .mix import Mix
@@ -30,6 +30,7 @@ OPPONENTS: tuple[type[Opponent], ...] = (
     PGLearner,
     Mix,
     BestResponse,
+    MindReader,
 )
 REGISTRY: dict[str, type[Opponent]] = {cls.name: cls for cls in OPPONENTS}
 EXTERNAL: dict[str, type[Opponent]] = {cls.name: cls for cls in EXTERNAL_OPPONENTS}

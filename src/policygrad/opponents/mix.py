@@ -28,6 +28,13 @@ class Mix(Opponent):
             raise ValueError(f"mix: weights={list(self.weights)} must be {len(self.members)} non-negative numbers, not all 0")
         self.weight_list = [x / sum(w) for x in w]
 
+    def attach(self, policy, context: int, counts: bool, rounds: int | None) -> "Mix":
+        """Hand the agent's policy to the members that read it (white-box ones); the others ignore it."""
+        for member in self.members:
+            if hasattr(member, "attach"):
+                member.attach(policy, context, counts, rounds)
+        return self
+
     def components(self) -> list[tuple[float, Opponent]]:
         """The (probability, opponent) pairs this population draws from."""
         return list(zip(self.weight_list, self.members))
