@@ -76,10 +76,7 @@ class Agent:
             if last_opponent_move is None or not 0 <= int(last_opponent_move) < a_num:
                 raise ValueError(f"last_opponent_move must be a move in 0..{a_num - 1} after round 1, got {last_opponent_move!r}")
             o = int(last_opponent_move)
-            self.ctx = encoding.push_context(self.ctx, torch.tensor([self.my_last * a_num + o]))
-            if self.move_counts is not None:
-                self.move_counts[0, 0, self.my_last] += 1
-                self.move_counts[0, 1, o] += 1
+            self.ctx = encoding.record_round(self.ctx, self.move_counts, torch.tensor([self.my_last]), torch.tensor([o]), a_num)
             self.t += 1
         obs = self.observation().to(next(self.policy.parameters()).dtype)
         logp, self.hidden = self.policy.step(obs, self.hidden)

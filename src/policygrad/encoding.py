@@ -26,6 +26,7 @@ __all__ = [
     "num_contexts",
     "empty_context",
     "push_context",
+    "record_round",
     "context_index",
     "encode",
     "context_from_obs",
@@ -56,6 +57,17 @@ def push_context(ctx_NK: torch.Tensor, pair_N: torch.Tensor) -> torch.Tensor:
     if k == 1:
         return pair_N.unsqueeze(1)
     return torch.cat([ctx_NK[:, 1:], pair_N.unsqueeze(1)], dim=1)
+
+
+def record_round(ctx_NK: torch.Tensor, counts_N2A: torch.Tensor | None, first_N: torch.Tensor, second_N: torch.Tensor, num_actions: int) -> torch.Tensor:
+    """One round seen by a player whose moves are ``first_N`` (``second_N``: the other's): the counts
+    (row 0 the player's, row 1 the other's; None: none kept) gain the two moves in place, and the
+    context after the round is returned (the pair ``first * A + second`` pushed)."""
+    if counts_N2A is not None:
+        rows = torch.arange(len(first_N))
+        counts_N2A[rows, 0, first_N] += 1
+        counts_N2A[rows, 1, second_N] += 1
+    return push_context(ctx_NK, first_N * num_actions + second_N)
 
 
 def context_index(ctx_NK: torch.Tensor, num_actions: int) -> torch.Tensor:

@@ -81,10 +81,7 @@ class BestResponse(Opponent):
 
     def update(self, own_moves, agent_moves) -> None:
         super().update(own_moves, agent_moves)
-        self.ctx = encoding.push_context(self.ctx, agent_moves * self.num_actions + own_moves)
-        if self.counts:
-            self.move_counts[self.rows, 0, agent_moves] += 1
-            self.move_counts[self.rows, 1, own_moves] += 1
+        self.ctx = encoding.record_round(self.ctx, self.move_counts if self.counts else None, agent_moves, own_moves, self.num_actions)
 
 
 class PolicyOpponent(Opponent):
@@ -105,6 +102,9 @@ class PolicyOpponent(Opponent):
         if seat not in ("opponent", "agent"):
             raise ValueError(f"seat must be 'opponent' or 'agent', got {seat!r}")
         self.seat = seat
+        self._seat_policy(policy, context, counts, rounds)
+
+    def _seat_policy(self, policy, context: int, counts: bool, rounds: int | None) -> None:
         self.policy, self.context, self.counts, self.rounds = policy, context, counts, rounds
 
     def _reset(self, generator) -> None:
@@ -136,10 +136,7 @@ class PolicyOpponent(Opponent):
         self.hidden = self._cache[2]
         super().update(own_moves, agent_moves)
         first, second = (own_moves, agent_moves) if self.seat == "opponent" else (agent_moves, own_moves)
-        self.ctx = encoding.push_context(self.ctx, first * self.num_actions + second)
-        if self.move_counts is not None:
-            self.move_counts[self.rows, 0, first] += 1
-            self.move_counts[self.rows, 1, second] += 1
+        self.ctx = encoding.record_round(self.ctx, self.move_counts, first, second, self.num_actions)
 
     def select(self, index_M: torch.Tensor) -> None:
         self.ctx = self.ctx.index_select(0, index_M)
@@ -164,7 +161,7 @@ class MindReader(PolicyOpponent):
     def attach(self, policy, context: int, counts: bool, rounds: int | None) -> "MindReader":
         """Give it the agent's policy and observation layout (K context rounds, counts, the horizon T
         of the round feature)."""
-        self.policy, self.context, self.counts, self.rounds = policy, context, counts, rounds
+        self._seat_policy(policy, context, counts, rounds)
         return self
 
     def probs(self) -> torch.Tensor:
