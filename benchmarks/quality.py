@@ -41,6 +41,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "src"))
+from policygrad.config import atomic_write_text  # noqa: E402
 
 ROUNDS = 100
 MEMBERS = ["frequency", "markov:order=1", "markov:order=2", "pattern", "win-stay-lose-shift", "q-learner"]
@@ -189,9 +190,7 @@ def optimum_of(opponent: str, recompute: bool = False) -> float | None:
         entry = {"value_per_round": None, "why": str(e).splitlines()[0]}
     cache[opponent] = entry
     os.makedirs(os.path.dirname(OPTIMUM_CACHE), exist_ok=True)
-    with open(OPTIMUM_CACHE + ".tmp", "w") as fh:
-        json.dump(cache, fh, indent=2, sort_keys=True)
-    os.replace(OPTIMUM_CACHE + ".tmp", OPTIMUM_CACHE)
+    atomic_write_text(OPTIMUM_CACHE, json.dumps(cache, indent=2, sort_keys=True))
     return entry["value_per_round"]
 
 
@@ -224,6 +223,19 @@ def table(runs: list[dict], opponents, budgets, optima: dict, seeds: int | None 
     return "\n".join(lines)
 
 
+def _done_runs(path: str | None, budgets, clock: str) -> list[dict]:
+    """The runs already in ``path`` (for ``--resume``); they must have been made with the same budgets and clock."""
+    if not path:
+        raise SystemExit("--resume needs --json FILE: the file whose runs are kept")
+    if not os.path.exists(path):
+        return []
+    with open(path) as fh:
+        old = json.load(fh)
+    if sorted(old["budgets"]) != budgets or old["clock"] != clock:
+        raise SystemExit(f"--resume: {path} has budgets {old['budgets']} on the {old['clock']} clock, not {budgets} on the {clock} clock")
+    return old["runs"]
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="frequency only, 1 seed, budgets 3 s and 10 s")
@@ -235,7 +247,8 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", type=int, default=2, help="runs at once (each single-threaded)")
     ap.add_argument("--matches", type=int, default=1000, help="evaluation matches per policy")
     ap.add_argument("--sb3-envs", type=int, default=1, help="parallel env copies of A2C/PPO (DummyVecEnv)")
-    ap.add_argument("--json", help="write every run's numbers here")
+    ap.add_argument("--json", help="write every run's numbers here (atomically, after each run)")
+    ap.add_argument("--resume", action="store_true", help="keep the runs already in --json and do only the missing ones")
     ap.add_argument("--recompute-optimum", action="store_true", help="recompute the cached optima")
     args = ap.parse_args(argv)
     opponents = args.opponents or OPPONENTS
@@ -243,9 +256,11 @@ def main(argv=None) -> int:
     if args.quick:
         opponents, budgets, seeds = args.opponents or ["frequency"], [3.0, 10.0], 1
     optima = {o: optimum_of(o, args.recompute_optimum) for o in opponents}
-    jobs = [(m, o, s) for s in range(seeds) for o in opponents for m in args.methods]
+    runs = _done_runs(args.json, budgets, args.clock) if args.resume else []
+    done = {(r["method"], r["opponent"], r["seed"]) for r in runs}
+    jobs = [(m, o, s) for s in range(seeds) for o in opponents for m in args.methods if (m, o, s) not in done]
+    print(f"{len(done)} runs kept from {args.json}; " if args.resume else "", end="", file=sys.stderr)
     print(f"{len(jobs)} runs of {max(budgets):g} s ({args.clock} clock), {args.jobs} at a time", file=sys.stderr, flush=True)
-    runs = []
     with ProcessPoolExecutor(max_workers=args.jobs, max_tasks_per_child=1) as pool:
         futs = {pool.submit(run_one, m, o, s, budgets, args.clock, args.matches, args.sb3_envs): (m, o, s) for m, o, s in jobs}
         for f in as_completed(futs):
@@ -253,8 +268,7 @@ def main(argv=None) -> int:
             runs.append(r)
             print(f"  {r['method']:10s} {_short(r['opponent']):22s} seed {r['seed']}: " + ", ".join(f"{b} s -> {v['reward']:.3f} ({v['agent_steps']:,} steps)" for b, v in r["budgets"].items()), file=sys.stderr, flush=True)
             if args.json:
-                with open(args.json, "w") as fh:
-                    json.dump({"optima": optima, "budgets": budgets, "clock": args.clock, "runs": runs}, fh, indent=1)
+                atomic_write_text(args.json, json.dumps({"optima": optima, "budgets": budgets, "clock": args.clock, "runs": runs}, indent=1))
     print(f"reward per round (mean ± sd over {seeds} seed{'s' if seeds > 1 else ''}, {args.matches} evaluation matches each; "
           f"T = {ROUNDS}; {args.clock} clock), % of the exact optimum")
     print(table(runs, opponents, budgets, optima, seeds))
