@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from policygrad import cli
-from policygrad.tournament import PLAYERS, OpponentPlayer, make_player, play_match, run_tournament, split_names, suite
+from policygrad.safety import SafePolicy
+from policygrad.tournament import META_SAFETY, PLAYERS, OpponentPlayer, make_player, play_match, run_tournament, split_names, suite
 
 HAS_SPIEL = importlib.util.find_spec("pyspiel") is not None
 HAS_KAGGLE = importlib.util.find_spec("kaggle_environments") is not None
@@ -66,6 +67,9 @@ def test_players_resolve_names(tmp_path, monkeypatch):
         meta = make_player("meta")
         meta.reset(0)
         assert meta.act() in (0, 1, 2) and abs(sum(meta.last_probs) - 1) < 1e-6
+        assert isinstance(meta.policy, SafePolicy) and meta.policy.epsilon == META_SAFETY  # played safely
+        raw = make_player("meta-raw")
+        assert not isinstance(raw.policy, SafePolicy) and raw.policy is not meta.policy.policy
     assert split_names("uniform,markov:order=2,decay=0.9,mixed:probs=0.5,0.3,0.2,beat-last") == [
         "uniform", "markov:order=2,decay=0.9", "mixed:probs=0.5,0.3,0.2", "beat-last"
     ]  # fmt: skip

@@ -36,8 +36,12 @@ class Agent:
         self.reset()
 
     @classmethod
-    def load(cls, path: str) -> "Agent":
-        """The agent of a checkpoint written by ``policygrad train`` (or a baseline of ``policygrad compare``)."""
+    def load(cls, path: str, safety: float | None = None) -> "Agent":
+        """The agent of a checkpoint written by ``policygrad train`` (or a baseline of ``policygrad compare``).
+
+        ``safety``: play it through :class:`policygrad.safety.SafePolicy` with a budget of that many
+        points (the expected score of any match is then at least ``-safety``); None plays it as trained.
+        """
         from .checkpoint import load_checkpoint
 
         data = load_checkpoint(path)
@@ -46,13 +50,20 @@ class Agent:
             from .train import load_policy
 
             policy, cfg, _ = load_policy(path)
-            return cls(policy, cfg.game, cfg.context, cfg.counts, cfg.rounds, name=f"pg:{cfg.policy}")
+            name = f"pg:{cfg.policy}"
+            if safety is not None:
+                from .safety import SafePolicy
+
+                policy, name = SafePolicy(policy, cfg.game, cfg.context, safety), f"{name}+safe({safety:g})"
+            return cls(policy, cfg.game, cfg.context, cfg.counts, cfg.rounds, name=name)
         try:
             from .baselines import agent_from_checkpoint
         except ImportError:
             agent_from_checkpoint = None
         if agent_from_checkpoint is None:
             raise ValueError(f"{path} holds a '{kind}' agent, which this policygrad cannot load")
+        if safety is not None:
+            raise ValueError(f"safety applies to policy-gradient checkpoints; {path} holds a '{kind}' agent")
         return agent_from_checkpoint(data)
 
     def reset(self, seed: int | None = None) -> None:

@@ -357,7 +357,7 @@ def _add_train_options(p) -> None:
 def cmd_exploitability(args) -> int:
     from .exploitability import checkpoint_exploitability
 
-    result = checkpoint_exploitability(args.checkpoint, max_states=args.max_states, iterations=args.iterations, seed=args.seed)
+    result = checkpoint_exploitability(args.checkpoint, max_states=args.max_states, safety=args.safety, iterations=args.iterations, seed=args.seed)
     if args.json:
         print(json.dumps({"checkpoint": args.checkpoint, **result.to_dict()}, indent=2))
         return 0
@@ -540,6 +540,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint", help="checkpoint.pt (policy-gradient or baseline) or its run directory")
     p.add_argument("--max-states", type=int, default=2_000_000, help="above this many states in one round, fall back to the approximate method")
     p.add_argument("--iterations", type=int, default=300, help="approximate method (recurrent policies): the best-response learner's iterations")
+    p.add_argument("--safety", type=float, default=None, metavar="EPS", help="measure the agent played safely with a budget of EPS points (policygrad.safety)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_exploitability)

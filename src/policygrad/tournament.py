@@ -107,12 +107,16 @@ class OpponentPlayer:
 META_CHECKPOINT = os.path.join(os.path.dirname(__file__), "data", "meta.pt")
 
 
-def _meta_agent(game: Game):
+META_SAFETY = 10.0  # points a match may risk (policygrad.safety): no opponent's expected take exceeds this
+
+
+def _meta_agent(game: Game, safety: float | None = META_SAFETY):
     """The meta-trained recurrent agent shipped with the package: ``policygrad train --config
-    agents/meta.toml`` (a GRU trained by policy gradient across a population of opponents)."""
+    agents/meta.toml`` (a GRU trained by policy gradient across a population of opponents), played
+    safely (:class:`policygrad.safety.SafePolicy`, a budget of :data:`META_SAFETY` points)."""
     from .agent import Agent
 
-    return Agent.load(META_CHECKPOINT)
+    return Agent.load(META_CHECKPOINT, safety=safety)
 
 
 # name -> factory(game) -> Player, or "module:attribute" of such a factory (imported on first use)
@@ -120,6 +124,7 @@ PLAYERS: dict[str, Callable[..., Any] | str] = {
     "uniform": lambda game="rps": OpponentPlayer("mixed", game),
     "online": "policygrad.online:OnlineAgent",
     "meta": _meta_agent,
+    "meta-raw": lambda game="rps": _meta_agent(game, safety=None),  # the same GRU as trained, unguarded
 }
 
 
