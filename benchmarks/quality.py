@@ -189,7 +189,6 @@ def optimum_of(opponent: str, recompute: bool = False) -> float | None:
     except (ValueError, MemoryError, NotImplementedError) as e:
         entry = {"value_per_round": None, "why": str(e).splitlines()[0]}
     cache[opponent] = entry
-    os.makedirs(os.path.dirname(OPTIMUM_CACHE), exist_ok=True)
     atomic_write_text(OPTIMUM_CACHE, json.dumps(cache, indent=2, sort_keys=True))
     return entry["value_per_round"]
 

@@ -12,7 +12,8 @@ from policygrad.games import make_game
 from policygrad.opponents import make_opponent
 from policygrad.policies import GRUPolicy
 from policygrad.rollout import rollout
-from policygrad.safety import SafePolicy, equilibrium
+from policygrad.safety import SafePolicy
+from policygrad.selfplay import nash_equilibrium
 
 
 def random_gru(obs_size: int, seed: int) -> GRUPolicy:
@@ -78,7 +79,7 @@ def test_a_winning_policy_plays_unchanged():
 
 def test_with_nothing_to_risk_it_plays_the_equilibrium():
     game = make_game("weighted-rps:weights=1,2,3")
-    sigma = equilibrium(game)
+    sigma = nash_equilibrium(game)
     assert float((sigma @ game.payoff).min()) >= -1e-9  # no move gains against it
     safe = SafePolicy(ConstantPolicy(3, 0), game, context=1, epsilon=0.0)
     batch = rollout(safe, Engine("frequency", n=4, rounds=5, context=1, game=game, seed=0), seed=0)

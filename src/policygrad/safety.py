@@ -33,19 +33,9 @@ from torch import nn
 
 from . import encoding
 from .games import Game, make_game
+from .selfplay import nash_equilibrium
 
-__all__ = ["SafePolicy", "equilibrium"]
-
-
-def equilibrium(game: Game) -> torch.Tensor:
-    """[A] float64: an equilibrium of the game (uniform where that is one, else by self-play)."""
-    m = game.payoff
-    uniform = torch.full((game.num_actions,), 1.0 / game.num_actions, dtype=torch.float64)
-    if float((uniform @ m).min()) >= -1e-12:  # no move gains against uniform
-        return uniform
-    from .selfplay import nash_equilibrium
-
-    return nash_equilibrium(game)
+__all__ = ["SafePolicy"]
 
 
 class SafePolicy(nn.Module):
@@ -65,7 +55,8 @@ class SafePolicy(nn.Module):
         if not isinstance(epsilon, (int, float)) or isinstance(epsilon, bool) or not epsilon >= 0 or epsilon == float("inf"):
             raise ValueError(f"epsilon, the points a match may risk, must be a finite number >= 0, got {epsilon!r}")
         self.policy, self.game, self.context, self.epsilon = policy, make_game(game), context, float(epsilon)
-        self.sigma = equilibrium(self.game)
+        self.sigma = nash_equilibrium(self.game)  # sigma*: uniform for RPS and RPSLS, closed form for weighted RPS
+        self._h = self._inner_size()  # how many numbers of the state are the wrapped policy's
 
     def parameters(self, recurse: bool = True):
         return self.policy.parameters(recurse)
@@ -85,7 +76,7 @@ class SafePolicy(nn.Module):
     def step(self, obs_NF: torch.Tensor, hidden: torch.Tensor | None = None):
         if hidden is None:
             hidden = self.initial_state(obs_NF.shape[0])
-        a, h = self.game.num_actions, self._inner_size()
+        a, h = self.game.num_actions, self._h
         inner = hidden[:, :, :h] if h else None
         budget_N, last_q_NA = hidden[0, :, h], hidden[0, :, h + 1 :]
         m = self.game.payoff.to(last_q_NA.dtype)
@@ -104,4 +95,4 @@ class SafePolicy(nn.Module):
 
     def budget(self, hidden: torch.Tensor) -> torch.Tensor:
         """[N] the budget B_t carried in ``hidden`` (before this round's update)."""
-        return hidden[0, :, self._inner_size()]
+        return hidden[0, :, self._h]
