@@ -8,9 +8,10 @@ configuration), ``iteration``, ``game`` (name, payoff, actions) and the state di
 from __future__ import annotations
 
 import os
-import tempfile
 
 import torch
+
+from .files import atomic_write
 
 __all__ = ["save_checkpoint", "load_checkpoint", "FORMAT", "VERSION"]
 
@@ -20,17 +21,7 @@ VERSION = 1
 
 def save_checkpoint(path: str, payload: dict) -> str:
     """Write ``payload`` to ``path`` through a temp file and a rename: a crash leaves the old file whole."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".pt")
-    os.close(fd)
-    try:
-        torch.save({"format": FORMAT, "version": VERSION, **payload}, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    return atomic_write(path, lambda tmp: torch.save({"format": FORMAT, "version": VERSION, **payload}, tmp), suffix=".pt")
 
 
 def load_checkpoint(path: str, game=None) -> dict:

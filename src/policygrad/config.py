@@ -8,8 +8,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-import tempfile
 from dataclasses import dataclass, fields
+
+from .files import atomic_write_text  # noqa: F401  (re-exported: the config is saved with it)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -135,18 +136,3 @@ def _toml_value(v) -> str:
 def dump_toml(data: dict) -> str:
     """A flat dict as TOML text."""
     return "".join(f"{k} = {_toml_value(v)}\n" for k, v in data.items())
-
-
-def atomic_write_text(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` through a temp file in the same folder and a rename."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise

@@ -3,30 +3,23 @@
 from __future__ import annotations
 
 import os
-import tempfile
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from .files import atomic_write  # noqa: E402
+
 __all__ = ["save_figure", "plot_gradcheck"]
 
 
 def save_figure(fig, path: str) -> str:
-    """Write ``fig`` to ``path`` atomically (temp file in the same folder, then rename) and close it."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=folder)
-    os.close(fd)
+    """Write ``fig`` to ``path`` atomically (:func:`policygrad.files.atomic_write`) and close it."""
     try:
-        fig.savefig(tmp, dpi=120, bbox_inches="tight")
-        os.replace(tmp, path)
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png"), suffix=".png")
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
 
 
 def plot_gradcheck(report, path: str) -> str:
