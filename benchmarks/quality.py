@@ -41,7 +41,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "src"))
-from policygrad.config import atomic_write_text  # noqa: E402
+from policygrad.files import atomic_write_text  # noqa: E402
 
 ROUNDS = 100
 MEMBERS = ["frequency", "markov:order=1", "markov:order=2", "pattern", "win-stay-lose-shift", "q-learner"]

@@ -6,18 +6,15 @@ Only the CLI parses argv; this module reads and writes TOML and checks every val
 from __future__ import annotations
 
 import dataclasses
-import os
 import sys
 from dataclasses import dataclass, fields
-
-from .files import atomic_write_text  # noqa: F401  (re-exported: the config is saved with it)
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["TrainConfig", "load_toml", "dump_toml", "atomic_write_text", "OPTIMIZERS", "SCHEDULES"]
+__all__ = ["TrainConfig", "load_toml", "dump_toml", "OPTIMIZERS", "SCHEDULES"]
 
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("constant", "linear", "cosine")

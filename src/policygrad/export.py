@@ -34,7 +34,7 @@ import os
 import numpy as np
 import torch
 
-from .config import atomic_write_text
+from .files import atomic_write_text
 
 __all__ = ["kaggle_source", "export_kaggle", "EXPORT_TARGETS", "kaggle_payoff"]
 

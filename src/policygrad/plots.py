@@ -17,7 +17,7 @@ __all__ = ["save_figure", "plot_gradcheck"]
 def save_figure(fig, path: str) -> str:
     """Write ``fig`` to ``path`` atomically (:func:`policygrad.files.atomic_write`) and close it."""
     try:
-        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png"), suffix=".png")
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, bbox_inches="tight"), suffix=".png")
     finally:
         plt.close(fig)
 

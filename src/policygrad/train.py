@@ -23,7 +23,8 @@ import torch
 
 from . import encoding
 from .checkpoint import load_checkpoint, save_checkpoint
-from .config import TrainConfig, atomic_write_text, dump_toml
+from .config import TrainConfig, dump_toml
+from .files import atomic_write_text
 from .engine import Engine
 from .estimators import discounted_returns, entropy_bonus, policy_objective, value_loss
 from .games import make_game
