@@ -48,7 +48,7 @@ def test_same_seed_same_numbers_and_run_dir_contents(tmp_path):
     assert {"config.toml", "metrics.csv", "checkpoint.pt", "report.json"} <= files
     assert any(f.startswith("events.out.tfevents") for f in files)
     header = open(tmp_path / "a" / "metrics.csv").readline().strip().split(",")
-    assert header[:9] == ["iteration", "agent_steps", "reward_per_round", "reward_se", "entropy", "grad_norm", "loss_v", "lr", "seconds"]
+    assert header[:10] == ["iteration", "agent_steps", "reward_per_round", "reward_se", "entropy", "grad_norm", "loss_v", "lr", "ent_coef", "seconds"]
     report = json.load(open(tmp_path / "a" / "report.json"))
     assert report["iterations"] == 6 and report["config"]["opponent"] == "frequency"
     data = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)
@@ -84,11 +84,29 @@ def test_plain_sgd_reinforce_learns_too(tmp_path):
         ({"policy": "cnn"}, "policy='cnn' is not allowed"),
         ({"batch": 2.5}, "batch must be a int"),
         ({"hidden": (0,)}, "hidden must be a non-empty list of positive integers"),
+        ({"ent_anneal": (0.9, 0.6)}, "ent_anneal must be two fractions start,end with 0 <= start <= end <= 1, got "),
+        ({"ent_anneal": (0.5,)}, "ent_anneal must be two fractions"),
+        ({"ent_anneal": 0.5}, "ent_anneal must be a tuple, got 0.5"),
     ],
 )
 def test_bad_config_values_are_named_with_what_is_allowed(overrides, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")):
         TrainConfig(**overrides)
+
+
+def test_entropy_bonus_is_held_then_annealed_to_zero(tmp_path):
+    cfg = TrainConfig(ent_coef=10.0, ent_anneal=[0.6, 0.9], iterations=10)  # a list, as TOML gives it
+    assert cfg.ent_anneal == (0.6, 0.9)
+    weights = [cfg.ent_weight(i) for i in range(10)]
+    assert weights[:7] == [10.0] * 7  # i / n <= 0.6
+    assert weights[7] == pytest.approx(10.0 * (0.9 - 0.7) / 0.3) and weights[8] == pytest.approx(10.0 * (0.9 - 0.8) / 0.3)
+    assert weights[9] == 0.0
+    assert [TrainConfig(ent_anneal=(1.0, 1.0), iterations=4).ent_weight(i) for i in range(4)] == [TrainConfig().ent_coef] * 4
+    # the weight each iteration used is logged, and the command line takes the fractions
+    assert main(["train", *"--opponent constant --rounds 4 --batch 8 --iterations 4 --hidden 8 --no-tensorboard --quiet --ent-coef 2 --ent-anneal 0.25,0.75".split(), "--run-dir", str(tmp_path / "r")]) == 0
+    rows = list(__import__("csv").DictReader(open(tmp_path / "r" / "metrics.csv")))
+    assert [float(r["ent_coef"]) for r in rows] == [2.0, 2.0, 1.0, 0.0]
+    assert "ent_anneal = [0.25, 0.75]" in (tmp_path / "r" / "config.toml").read_text()
 
 
 def test_unknown_key_in_config_file_and_cli_errors(tmp_path, capsys):

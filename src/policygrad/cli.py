@@ -48,7 +48,8 @@ def cmd_demo(args) -> int:
     run_dir = os.path.join(args.out, "run")
     if os.path.exists(run_dir):
         shutil.rmtree(run_dir)
-    config = TrainConfig(opponent=args.opponent, rounds=args.rounds, iterations=args.iterations, seed=args.seed, tensorboard=False)
+    steps = {} if args.iterations is None else {"iterations": args.iterations}
+    config = TrainConfig(opponent=args.opponent, rounds=args.rounds, seed=args.seed, tensorboard=False, **steps)
     console.print(f"[bold]1. train[/bold] an MLP policy by policy gradient against [bold]{escape(args.opponent)}[/bold] ({args.rounds}-round matches)")
     with Progress(TextColumn("train"), BarColumn(), TextColumn("it {task.completed}/{task.total}"), TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task("train", total=config.iterations, stats="")
@@ -75,6 +76,13 @@ def _ints(text: str) -> tuple[int, ...]:
         return tuple(int(x.replace("_", "")) for x in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
 def cmd_gradcheck(args) -> int:
@@ -349,7 +357,8 @@ def _add_train_options(p) -> None:
         if kind == "bool":
             p.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=helps[f.name])
         elif kind == "tuple":
-            p.add_argument(flag, dest=f.name, type=_ints, default=None, help=helps[f.name] + " (comma-separated)")
+            parse = _floats if f.metadata.get("item") is float else _ints
+            p.add_argument(flag, dest=f.name, type=parse, default=None, help=helps[f.name] + f" (comma-separated; default {','.join(map(str, f.default))})")
         else:
             p.add_argument(flag, dest=f.name, type={"int": int, "float": float, "str": str}[kind], default=None, help=f"{helps[f.name]} (default {f.default})")
 
@@ -510,7 +519,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the main job: train against an adaptive opponent, evaluate, table, plots")
     p.add_argument("--opponent", default="frequency")
     p.add_argument("--rounds", type=int, default=50)
-    p.add_argument("--iterations", type=int, default=100)
+    p.add_argument("--iterations", type=int, default=None, help="gradient steps (default: the trainer's, 250)")
     p.add_argument("--matches", type=int, default=500)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="demo-out", help="folder for the run and its plots")

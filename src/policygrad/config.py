@@ -27,7 +27,7 @@ class TrainConfig:
     opponent: str = dataclasses.field(default="frequency", metadata={"help": "opponent spec (see `policygrad opponents`)"})
     game: str = dataclasses.field(default="rps", metadata={"help": "rps, rpsls, weighted-rps:weights=a,b,c, matrix:rows=..."})
     rounds: int = dataclasses.field(default=100, metadata={"help": "T, rounds per match", "low": 1})
-    context: int = dataclasses.field(default=2, metadata={"help": "k, past rounds the policy sees", "low": 0, "high": 8})
+    context: int = dataclasses.field(default=5, metadata={"help": "k, past rounds the policy sees", "low": 0, "high": 8})
     counts: bool = dataclasses.field(default=True, metadata={"help": "add both players' running move frequencies to the observation"})
     gaps: bool = dataclasses.field(default=True, metadata={"help": "policy and critic also read each player's count gap to its most frequent move, exp(-gap) and exp(-gap/4) (mlp and gru; only with counts)"})
     policy: str = dataclasses.field(default="mlp", metadata={"help": "mlp, tabular or gru", "choices": ("mlp", "tabular", "gru")})
@@ -37,13 +37,14 @@ class TrainConfig:
     gamma: float = dataclasses.field(default=1.0, metadata={"help": "discount", "low": 0.0, "high": 1.0})
     lam: float = dataclasses.field(default=0.9, metadata={"help": "GAE lambda", "low": 0.0, "high": 1.0})
     normalize_advantages: bool = dataclasses.field(default=True, metadata={"help": "scale advantages to zero mean, unit spread per batch"})
-    ent_coef: float = dataclasses.field(default=0.003, metadata={"help": "entropy bonus weight (a bonus: it raises entropy)", "low": 0.0})
+    ent_coef: float = dataclasses.field(default=10.0, metadata={"help": "entropy bonus weight on the mean entropy per round (a bonus: it raises entropy)", "low": 0.0})
+    ent_anneal: tuple = dataclasses.field(default=(0.6, 0.9), metadata={"help": "fractions of the run: the bonus is ent_coef until the first, then falls linearly to 0 at the second (1,1: constant)", "item": float})
     vf_coef: float = dataclasses.field(default=0.5, metadata={"help": "critic loss weight", "low": 0.0})
     optimizer: str = dataclasses.field(default="adam", metadata={"help": "adam, or sgd (the seed's plain update)", "choices": OPTIMIZERS})
     lr: float = dataclasses.field(default=0.02, metadata={"help": "learning rate alpha", "low_open": 0.0, "high": 10.0})
-    lr_schedule: str = dataclasses.field(default="linear", metadata={"help": "constant, linear (to 0) or cosine", "choices": SCHEDULES})
+    lr_schedule: str = dataclasses.field(default="constant", metadata={"help": "constant, linear (to 0) or cosine", "choices": SCHEDULES})
     max_grad_norm: float = dataclasses.field(default=1.0, metadata={"help": "gradient clipping (0: off)", "low": 0.0})
-    iterations: int = dataclasses.field(default=120, metadata={"help": "gradient steps", "low": 1})
+    iterations: int = dataclasses.field(default=250, metadata={"help": "gradient steps", "low": 1})
     batch: int = dataclasses.field(default=256, metadata={"help": "N, matches per iteration", "low": 1})
     seed: int = dataclasses.field(default=0, metadata={"help": "seed of every generator", "low": 0})
     checkpoint_every: int = dataclasses.field(default=25, metadata={"help": "iterations between checkpoints", "low": 1})
@@ -51,7 +52,9 @@ class TrainConfig:
     threads: int = dataclasses.field(default=1, metadata={"help": "torch CPU threads (0: torch's default); small batches run fastest on 1", "low": 0})
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "hidden", tuple(self.hidden))
+        for name in ("hidden", "ent_anneal"):  # TOML and JSON give lists
+            if isinstance(getattr(self, name), list):
+                object.__setattr__(self, name, tuple(getattr(self, name)))
         for f in fields(self):
             _check(f, getattr(self, f.name))
         from .estimators import parse_estimator
@@ -66,6 +69,16 @@ class TrainConfig:
     def uses_gaps(self) -> bool:
         """The policy reads the mode-gap features: asked for, with count features to read them from."""
         return self.gaps and self.counts and self.policy != "tabular"
+
+    def ent_weight(self, iteration: int) -> float:
+        """The entropy bonus weight at ``iteration`` (0-based): ent_coef, annealed linearly to 0 over ent_anneal."""
+        start, end = self.ent_anneal
+        x = iteration / self.iterations
+        if x <= start:
+            return self.ent_coef
+        if x >= end:
+            return 0.0
+        return self.ent_coef * (end - x) / (end - start)
 
     @property
     def uses_critic(self) -> bool:
@@ -97,6 +110,10 @@ def _check(f, value) -> None:
         raise ValueError(f"{name} must be a {f.type}, got {value!r}")
     if name == "hidden" and (not value or any(not isinstance(h, int) or isinstance(h, bool) or h < 1 for h in value)):
         raise ValueError(f"hidden must be a non-empty list of positive integers, got {list(value)!r}")
+    if name == "ent_anneal" and not (
+        len(value) == 2 and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in value) and 0.0 <= value[0] <= value[1] <= 1.0
+    ):
+        raise ValueError(f"ent_anneal must be two fractions start,end with 0 <= start <= end <= 1, got {list(value)!r}")
     if isinstance(value, float) and value != value:
         raise ValueError(f"{name} must be a number, got NaN")
     if "choices" in meta and value not in meta["choices"]:

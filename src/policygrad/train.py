@@ -3,7 +3,10 @@
 Each iteration plays N matches (the seed's m trajectories), forms the surrogate of the chosen
 estimator, and takes one step Delta theta = alpha * g (SGD; Adam as an option):
 
-    loss = -surrogate(Psi - b) - ent_coef * entropy + vf_coef * (V_phi(S_t) - G_t)^2
+    loss = -surrogate(Psi - b) - ent_coef(i) * entropy + vf_coef * (V_phi(S_t) - G_t)^2
+
+The entropy weight ent_coef(i) is held, then annealed to 0 (``ent_anneal``): the policy explores
+while it searches and is free to become deterministic before the run ends.
 
 A run directory holds ``config.toml``, ``metrics.csv`` (a row per iteration), TensorBoard events,
 ``checkpoint.pt`` (atomic, the last good one) and ``report.json``. A stopped run resumes to exactly
@@ -33,7 +36,7 @@ from .rollout import rollout, score
 
 __all__ = ["Trainer", "TrainResult", "NonFiniteLossError", "train", "METRIC_FIELDS"]
 
-METRIC_FIELDS = ["iteration", "agent_steps", "reward_per_round", "reward_se", "entropy", "grad_norm", "loss_v", "lr", "seconds", "optimum"]
+METRIC_FIELDS = ["iteration", "agent_steps", "reward_per_round", "reward_se", "entropy", "grad_norm", "loss_v", "lr", "ent_coef", "seconds", "optimum"]
 
 
 class NonFiniteLossError(RuntimeError):
@@ -127,7 +130,8 @@ class Trainer:
         loss_pi = -policy_objective(batch.logp, rewards, cfg.estimator, baseline, cfg.gamma, values, cfg.lam, cfg.normalize_advantages)
         ent = entropy_bonus(batch.logp_all)
         loss_v = value_loss(values, discounted_returns(rewards, cfg.gamma)) if self.critic else torch.zeros(())
-        loss = loss_pi - cfg.ent_coef * ent + cfg.vf_coef * loss_v
+        ent_weight = cfg.ent_weight(self.iteration)
+        loss = loss_pi - ent_weight * ent + cfg.vf_coef * loss_v
         if not torch.isfinite(loss):
             raise NonFiniteLossError(
                 f"non-finite loss ({float(loss.detach())}) at iteration {self.iteration + 1}; the run stopped and the last good checkpoint "
@@ -152,6 +156,7 @@ class Trainer:
             "grad_norm": float(grad_norm),
             "loss_v": float(loss_v.detach()),
             "lr": lr,
+            "ent_coef": ent_weight,
             "seconds": time.perf_counter() - t0,
             "optimum": "" if self.optimum is None else self.optimum,
         }
