@@ -462,7 +462,7 @@ class CompareSettings:
 
 PG_SETTINGS = {
     "policy": "mlp", "hidden": (64,), "estimator": "gae", "baseline": "value", "gamma": 1.0, "lam": 0.9, "normalize_advantages": True,
-    "ent_coef": 0.003, "vf_coef": 0.5, "optimizer": "adam", "lr": 0.01, "lr_schedule": "linear", "max_grad_norm": 1.0,
+    "ent_coef": 0.00015, "vf_coef": 0.5, "optimizer": "adam", "lr": 0.01, "lr_schedule": "linear", "max_grad_norm": 1.0,
 }  # fmt: skip
 
 

@@ -37,7 +37,7 @@ class TrainConfig:
     gamma: float = dataclasses.field(default=1.0, metadata={"help": "discount", "low": 0.0, "high": 1.0})
     lam: float = dataclasses.field(default=0.9, metadata={"help": "GAE lambda", "low": 0.0, "high": 1.0})
     normalize_advantages: bool = dataclasses.field(default=True, metadata={"help": "scale advantages to zero mean, unit spread per batch"})
-    ent_coef: float = dataclasses.field(default=10.0, metadata={"help": "entropy bonus weight on the mean entropy per round (a bonus: it raises entropy)", "low": 0.0})
+    ent_coef: float = dataclasses.field(default=0.1, metadata={"help": "entropy bonus weight per round: each round's entropy against that round's advantage (a bonus: it raises entropy)", "low": 0.0})
     ent_anneal: tuple = dataclasses.field(default=(0.6, 0.9), metadata={"help": "fractions of the run: the bonus is ent_coef until the first, then falls linearly to 0 at the second (1,1: constant)", "item": float})
     vf_coef: float = dataclasses.field(default=0.5, metadata={"help": "critic loss weight", "low": 0.0})
     optimizer: str = dataclasses.field(default="adam", metadata={"help": "adam, or sgd (the seed's plain update)", "choices": OPTIMIZERS})

@@ -139,8 +139,12 @@ def surrogate(logp_NT: torch.Tensor, weights_NT: torch.Tensor) -> torch.Tensor:
 
 
 def entropy_bonus(logp_all_NTA: torch.Tensor) -> torch.Tensor:
-    """Mean policy entropy per round: a *bonus*, added to the objective (subtracted from the loss)."""
-    return entropy(logp_all_NTA).mean()
+    """mean_i sum_t H(pi(.|S_t)): a *bonus*, added to the objective (subtracted from the loss).
+
+    Summed over the rounds like the surrogate, so ``ent_coef`` weighs each round's entropy against
+    that round's advantage whatever T is (the per-sample convention of SB3's and CleanRL's ent_coef).
+    """
+    return entropy(logp_all_NTA).sum(1).mean()
 
 
 def value_loss(values_NT: torch.Tensor, returns_NT: torch.Tensor) -> torch.Tensor:

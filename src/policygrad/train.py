@@ -152,7 +152,7 @@ class Trainer:
             "agent_steps": self.iteration * cfg.batch * cfg.rounds,
             "reward_per_round": float(per_round.mean()),
             "reward_se": float(per_round.std()) / math.sqrt(len(per_round)) if len(per_round) > 1 else float("nan"),
-            "entropy": float(ent.detach()),
+            "entropy": float(ent.detach()) / cfg.rounds,  # mean entropy per round
             "grad_norm": float(grad_norm),
             "loss_v": float(loss_v.detach()),
             "lr": lr,
