@@ -138,3 +138,10 @@ def test_surrogate_gradient_is_the_seed_estimate_by_hand():
         grad_logp = torch.autograd.grad(single.logp[i].sum(), pi.table)[0]
         manual += float(batch.rewards[i].sum()) * grad_logp / 5
     assert torch.allclose(g, manual, atol=1e-6)
+
+
+def test_entropy_bonus_sums_the_rounds_like_the_surrogate():
+    # uniform play over T rounds: mean_i sum_t H = T log A, so ent_coef is a weight per round whatever T
+    for t in (1, 5, 20):
+        logp = torch.full((4, t, 3), -math.log(3))
+        assert float(entropy_bonus(logp)) == pytest.approx(t * math.log(3))
