@@ -50,6 +50,9 @@ class Markov(Opponent):
         a = self.num_actions
         self.table = batched_zeros(self.n, a**self.order, a, dtype=self.dtype)
         self.recent = torch.zeros(self.n, dtype=torch.long)  # last `order` agent moves, base A
+        # recent' = (recent * A + move) mod A^n, read from a table of the A^(n+1) values of
+        # recent * A + move: a gather of N numbers costs a quarter of an int64 remainder over them
+        self._shift = torch.arange(a ** (self.order + 1)) % a**self.order
         self._locate()
 
     def _locate(self) -> None:
@@ -71,7 +74,7 @@ class Markov(Opponent):
                 self.here.set(self.here.get() * self.decay + self.one_hot(agent_moves))
             else:
                 self.here.set_at(agent_moves, self.here.get_at(agent_moves) + 1)
-        self.recent = torch.add(agent_moves, self.recent, alpha=self.num_actions) % (self.num_actions**self.order)
+        self.recent = self._shift.index_select(0, torch.add(agent_moves, self.recent, alpha=self.num_actions))
         self._locate()
         super().update(own_moves, agent_moves)
 
