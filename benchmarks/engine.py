@@ -1,7 +1,8 @@
 """Engine throughput: agent-steps per second for every opponent, beside Gymnasium's SyncVectorEnv.
 
 Speed: for every registered opponent (default parameters, plus ``markov:order=2``; white-box
-opponents, which need the agent's policy, are left out) and N in {1, 1024, 65536}: T = 100 rounds,
+opponents, which need the agent's policy, are left out; ``mix`` draws its default members,
+``frequency``, ``markov`` and ``pattern``) and N in {1, 1024, 65536}: T = 100 rounds,
 context 1, RPS. One timed run is ``engine.reset(seed)`` followed by T calls of ``engine.step``; the
 agent is uniformly random, its moves drawn with ``torch.randint`` before the clock starts. The
 figure is N * T / (median wall-clock time over the repeats, 5 by default); a short untimed warm-up
@@ -56,11 +57,23 @@ GYM_COPIES = 8
 TARGETS = {"stateless": 50e6, "markov:order=2": 15e6, "q-learner": 15e6}  # agent-steps/s at N = 65536
 
 
+def plays_alone(spec: str) -> bool:
+    """Whether an engine against ``spec`` runs without an agent's policy attached (white-box
+    opponents, such as ``best-response`` and ``mind-reader``, refuse to start without one)."""
+    from policygrad.engine import Engine
+
+    try:
+        Engine(spec, n=1, rounds=1).reset(0)
+    except ValueError:
+        return False
+    return True
+
+
 def opponent_specs() -> list[str]:
     from policygrad.opponents import REGISTRY
 
-    # white-box opponents (with ``attach``) need the agent's policy: not part of this benchmark
-    specs = [name for name, cls in REGISTRY.items() if not hasattr(cls, "attach")]
+    # white-box opponents need the agent's policy: not part of this benchmark
+    specs = [name for name in REGISTRY if plays_alone(name)]
     specs.insert(specs.index("markov") + 1, "markov:order=2")
     return specs
 
