@@ -167,6 +167,7 @@ class TableRows:
         self.base_N = torch.add(rows_N, s_N.to(rows_N.dtype), alpha=stride_s)
         self._at_table: tuple[torch.Tensor, torch.Tensor] | None = None
         self._at_rows: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._moves: tuple[torch.Tensor, torch.Tensor] | None = None
         self._rows_AN: torch.Tensor | None = None  # the rows as read by get(), [A, N] contiguous
 
     def _offsets_A1(self) -> torch.Tensor:
@@ -182,14 +183,21 @@ class TableRows:
     def _in_table(self, a_N: torch.Tensor) -> torch.Tensor:
         # storage offsets of x[n, s_n, a_n]; a set_at right after a get_at with the same a_N reuses them
         if self._at_table is None or self._at_table[0] is not a_N:
-            self._at_table = (a_N, torch.add(self.base_N, a_N, alpha=self.stride_a))
+            self._at_table = (a_N, torch.add(self.base_N, self._as_index(a_N), alpha=self.stride_a))
         return self._at_table[1]
 
     def _in_rows(self, a_N: torch.Tensor) -> torch.Tensor:
         # offsets of entry (a_n, n) in the kept rows, [A, N] contiguous
         if self._at_rows is None or self._at_rows[0] is not a_N:
-            self._at_rows = (a_N, torch.add(self.rows_N, a_N, alpha=self.rows_N.shape[0]))
+            self._at_rows = (a_N, torch.add(self.rows_N, self._as_index(a_N), alpha=self.rows_N.shape[0]))
         return self._at_rows[1]
+
+    def _as_index(self, a_N: torch.Tensor) -> torch.Tensor:
+        # the moves in the offsets' dtype (int32 for most tables): an add of int32 and int64 tensors
+        # promotes to int64 and costs about 5 times an int32 add over N numbers
+        if self._moves is None or self._moves[0] is not a_N:
+            self._moves = (a_N, a_N.to(self.base_N.dtype))
+        return self._moves[1]
 
     def get_at(self, a_N: torch.Tensor) -> torch.Tensor:
         """[N]: the entries ``x[n, s_n, a_n]``."""
