@@ -82,6 +82,15 @@ def test_make_game_specs():
     assert make_game(g) is g
 
 
+def test_make_game_takes_a_matrix():
+    assert make_game([[0, -1, 1], [1, 0, -1], [-1, 1, 0]]).payoff.equal(rps().payoff)
+    assert make_game(rps().payoff).payoff.equal(rps().payoff)
+    with pytest.raises(ValueError, match="antisymmetric"):
+        make_game([[0, 1], [1, 0]])
+    with pytest.raises(ValueError, match=r"square A x A, got shape \(2, 3\)"):
+        make_game([[0, 1, 2], [1, 0, 1]])
+
+
 def test_integer_payoff_is_stored_as_float64():
     g = Game("x", torch.tensor([[0, 1], [-1, 0]]), ("a", "b"))
     assert g.payoff.dtype == torch.float64

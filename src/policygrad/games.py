@@ -145,11 +145,14 @@ def from_matrix(matrix, actions: tuple[str, ...] | None = None) -> Game:
 GAME_NAMES = ("rps", "rpsls", "weighted-rps:weights=W1,W2,W3", "matrix:rows=a,b,c;d,e,f;g,h,i")
 
 
-def make_game(spec: str | Game = "rps") -> Game:
+def make_game(spec: "str | Game | list | torch.Tensor" = "rps") -> Game:
     """Build a game from a spec string: ``rps``, ``rpsls``, ``weighted-rps:weights=1,2,3``,
-    ``matrix:rows=0,-1,1;1,0,-1;-1,1,0``."""
+    ``matrix:rows=0,-1,1;1,0,-1;-1,1,0``; a :class:`Game` as it is; a payoff matrix (a list of
+    rows or a tensor) through :func:`from_matrix`."""
     if isinstance(spec, Game):
         return spec
+    if isinstance(spec, (list, tuple, torch.Tensor)):
+        return from_matrix(spec)
     name, _, rest = str(spec).partition(":")
     name = name.strip().lower()
     if name == "rps" and not rest:

@@ -33,6 +33,10 @@ class Mixed(Opponent):
     params = (Param("probs", "floats", (), "move probabilities, one per action, summing to 1 (empty: uniform)", low=0.0),)
     stochastic = True
 
+    def check(self) -> None:  # the sum now; the count, which needs the game, at reset
+        if self.probs_ and abs(sum(self.probs_) - 1.0) > 1e-6:
+            raise ValueError(f"mixed: probs={list(self.probs_)} must be non-negative numbers summing to 1, one per action")
+
     def _reset(self, generator) -> None:
         a = self.num_actions
         p = torch.tensor(self.probs_ or [1.0 / a] * a, dtype=self.dtype)
