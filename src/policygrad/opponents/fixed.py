@@ -30,7 +30,7 @@ class Mixed(Opponent):
     """Draws every move from one fixed distribution (default uniform)."""
 
     name = "mixed"
-    params = (Param("probs", "floats", (), "move probabilities, one per action, summing to 1 (empty: uniform)", low=0.0),)
+    params = (Param("probs", "floats", (), "move probabilities, one per action, summing to 1 (empty: uniform)", low=0.0, high=1.0),)
     stochastic = True
 
     def check(self) -> None:  # the sum now; the count, which needs the game, at reset
