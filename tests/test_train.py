@@ -136,6 +136,15 @@ def test_existing_run_is_not_overwritten(tmp_path, capsys):
     assert (tmp_path / "r" / "checkpoint.pt").read_bytes() == before
 
 
+def test_cli_prints_a_bracketed_spec_as_it_is(tmp_path, capsys):
+    # rich markup would read "[frequency|constant]" as a style and drop it ("vs mix:of=: ...")
+    train(TrainConfig(**TINY), str(tmp_path / "r"), with_optimum=False)
+    assert main(["evaluate", str(tmp_path / "r"), "--opponent", "mix:of=[frequency|constant]", "--matches", "20"]) == 0
+    assert "vs mix:of=[frequency|constant]: " in capsys.readouterr().out
+    assert main(["evaluate", str(tmp_path / "r"), "--opponent", "mix:of=[frequency|nobody]"]) == 2
+    assert "error: unknown opponent 'nobody'" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "foreign"])
 def test_corrupt_truncated_or_foreign_checkpoints_get_one_clear_message(tmp_path, damage, capsys):
     train(TrainConfig(**TINY), str(tmp_path / "r"), with_optimum=False)

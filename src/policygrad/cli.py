@@ -7,12 +7,14 @@ import json
 import sys
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from . import __version__
 
-console = Console(width=None if Console().is_terminal else 120)
+# No markup: what is printed holds opponent specs such as ``mix:of=[frequency|markov]``, paths and
+# messages, whose brackets are text, not styles; the few styles are given as styles.
+console = Console(width=None if Console().is_terminal else 120, markup=False)
 
 
 def cmd_opponents(args) -> int:
@@ -50,13 +52,13 @@ def cmd_demo(args) -> int:
         shutil.rmtree(run_dir)
     steps = {} if args.iterations is None else {"iterations": args.iterations}
     config = TrainConfig(opponent=args.opponent, rounds=args.rounds, seed=args.seed, tensorboard=False, **steps)
-    console.print(f"[bold]1. train[/bold] an MLP policy by policy gradient against [bold]{escape(args.opponent)}[/bold] ({args.rounds}-round matches)")
+    console.print(Text.assemble(("1. train", "bold"), " an MLP policy by policy gradient against ", (args.opponent, "bold"), f" ({args.rounds}-round matches)"))
     with Progress(TextColumn("train"), BarColumn(), TextColumn("it {task.completed}/{task.total}"), TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task("train", total=config.iterations, stats="")
         result = train(config, run_dir, progress=lambda r: bar.update(task, completed=r["iteration"], stats=f"reward/round {r['reward_per_round']:+.3f}"))
     optimum = result.report.get("optimum")
     console.print(f"   trained in {result.seconds:.1f} s" + (f"; exact optimum against {args.opponent}: {optimum:.4f} per round" if optimum is not None else ""))
-    console.print("[bold]2. evaluate[/bold] the trained agent and a uniformly random agent against adaptive opponents")
+    console.print(Text.assemble(("2. evaluate", "bold"), " the trained agent and a uniformly random agent against adaptive opponents"))
     table = Table(title=f"reward per round ({args.matches} matches x {args.rounds} rounds, 95% interval)")
     for col in ("opponent", "trained agent", "uniform random"):
         table.add_column(col, justify="right" if col != "opponent" else "left")
@@ -65,7 +67,7 @@ def cmd_demo(args) -> int:
         u = play_opponents("mixed", opp, matches=args.matches, rounds=args.rounds, seed=args.seed + 1)
         table.add_row(opp + (" (trained against)" if opp == args.opponent else ""), f"{s.mean:+.3f} ± {s.ci95:.3f}", f"{u.mean:+.3f} ± {u.ci95:.3f}")
     console.print(table)
-    console.print("[bold]3. plots[/bold]")
+    console.print(Text("3. plots", "bold"))
     for path in plot_run([run_dir], args.out):
         console.print(f"   wrote {path}")
     return 0
@@ -402,7 +404,7 @@ def cmd_compare(args) -> int:
         if getattr(args, name) is not None:
             kwargs[name] = getattr(args, name)
     settings = CompareSettings(**kwargs)
-    columns = (TextColumn("[bold]compare"), BarColumn(), TextColumn("{task.completed}/{task.total} {task.fields[label]}"), TimeElapsedColumn())
+    columns = (TextColumn("[bold]compare"), BarColumn(), TextColumn("{task.completed}/{task.total} {task.fields[label]}", markup=False), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True, disable=args.json or args.quiet) as bar:
         task = bar.add_task("compare", total=None, label="")
         report = compare(settings, progress=lambda done, total, label: bar.update(task, completed=done, total=total, label=label), save_dir=args.save)
@@ -594,7 +596,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except (ValueError, TypeError, FileNotFoundError, FileExistsError, RuntimeError) as e:
         # the message verbatim: no markup (``[kaggle]`` is text, not a style), no wrapping
-        console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
+        console.print(Text.assemble(("error:", "red"), " ", str(e)), highlight=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         console.print("interrupted")
