@@ -9,6 +9,8 @@ over ``--seeds`` seeds, beside the exact optimum (``policygrad optimum``) where 
 and the percentage of the optimum.
 
 * policygrad: ``TrainConfig`` defaults (only opponent, rounds and seed set), one process;
+* policygrad-gru: the same with ``policy = "gru"``, a recurrent policy over the whole match
+  (its input is the same observation; its state can hold what a window of 5 rounds cannot);
 * A2C, PPO: SB3 defaults (``MlpPolicy``), through our Gymnasium env
   ``policygrad/RockPaperScissors-v0`` with the same opponent, T, context and counts, in a
   ``DummyVecEnv`` of ``--sb3-envs`` copies (SB3's default is 1).
@@ -21,7 +23,7 @@ Time spent checkpointing at 10 s is not counted.
 
 Usage::
 
-    python benchmarks/quality.py                  # the full table (7 opponents x 3 seeds x 3 methods)
+    python benchmarks/quality.py                  # the full table (7 opponents x 3 seeds x 4 methods)
     python benchmarks/quality.py --quick          # frequency only, 1 seed, budgets 3 s and 10 s
     python benchmarks/quality.py --json out.json  # also write every run's numbers
 
@@ -46,7 +48,8 @@ from policygrad.files import atomic_write_text  # noqa: E402
 ROUNDS = 100
 MEMBERS = ["frequency", "markov:order=1", "markov:order=2", "pattern", "win-stay-lose-shift", "q-learner"]
 OPPONENTS = MEMBERS + ["mix:of=[" + "|".join(MEMBERS) + "]"]
-METHODS = ("policygrad", "a2c", "ppo")
+METHODS = ("policygrad", "policygrad-gru", "a2c", "ppo")
+POLICYGRAD_POLICY = {"policygrad": "mlp", "policygrad-gru": "gru"}  # the policy network of each policygrad method
 OPTIMUM_CACHE = os.path.join(HERE, "results", f"optimum_T{ROUNDS}.json")
 
 
@@ -88,11 +91,11 @@ def _evaluate(policy, opponent: str, context: int, counts: bool, matches: int, s
     return evaluate_policy(policy, opponent, ROUNDS, context, counts, matches=matches, seed=seed).mean
 
 
-def run_policygrad(opponent: str, seed: int, budgets: tuple[float, ...], clock: str, matches: int) -> dict:
+def run_policygrad(opponent: str, seed: int, budgets: tuple[float, ...], clock: str, matches: int, policy: str = "mlp") -> dict:
     from policygrad.config import TrainConfig
     from policygrad.train import Trainer
 
-    cfg = TrainConfig(opponent=opponent, rounds=ROUNDS, seed=seed, tensorboard=False)
+    cfg = TrainConfig(opponent=opponent, rounds=ROUNDS, seed=seed, policy=policy, tensorboard=False)
     now = _clock(clock)
     trainer = Trainer(cfg)
     snaps, pending, paused = {}, sorted(budgets), 0.0
@@ -163,8 +166,8 @@ def run_one(method: str, opponent: str, seed: int, budgets, clock: str, matches:
     torch.set_num_threads(1)
     defaults = TrainConfig(opponent=opponent, rounds=ROUNDS, seed=seed)
     t0 = time.perf_counter()
-    if method == "policygrad":
-        res = run_policygrad(opponent, seed, tuple(budgets), clock, matches)
+    if method in POLICYGRAD_POLICY:
+        res = run_policygrad(opponent, seed, tuple(budgets), clock, matches, POLICYGRAD_POLICY[method])
     else:
         res = run_sb3(method, opponent, seed, tuple(budgets), clock, matches, n_envs, defaults.context, defaults.counts)
     return {"method": method, "opponent": opponent, "seed": seed, "budgets": res, "wall_s": time.perf_counter() - t0}
