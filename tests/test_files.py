@@ -48,3 +48,11 @@ def _umask_now() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_name_part_keeps_a_spec_readable_and_shell_safe():
+    from policygrad.files import name_part
+
+    assert name_part("markov:order=2,decay=0.9") == "markov_order=2_decay=0.9"
+    assert name_part("mix:of=[frequency|markov:order=2]") == "mix_of=_frequency_markov_order=2_"
+    assert name_part("best-response") == "best-response"

@@ -136,6 +136,15 @@ def test_existing_run_is_not_overwritten(tmp_path, capsys):
     assert (tmp_path / "r" / "checkpoint.pt").read_bytes() == before
 
 
+def test_default_run_dir_name_is_shell_safe(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    argv = ["train", "--opponent", "mix:of=[constant|constant:move=1]", "--rounds", "3", "--iterations", "1", "--batch", "4", "--hidden", "4", "--no-tensorboard", "--quiet"]
+    assert main(argv) == 0
+    (run,) = os.listdir(tmp_path / "runs")
+    assert run.startswith("mix_of=_constant_constant_move=1___gae__0__"), run
+    assert (tmp_path / "runs" / run / "checkpoint.pt").exists()
+
+
 def test_cli_prints_a_bracketed_spec_as_it_is(tmp_path, capsys):
     # rich markup would read "[frequency|constant]" as a style and drop it ("vs mix:of=: ...")
     train(TrainConfig(**TINY), str(tmp_path / "r"), with_optimum=False)

@@ -36,6 +36,7 @@ from torch import nn
 from . import encoding
 from .checkpoint import save_checkpoint
 from .engine import Engine
+from .files import name_part
 from .evaluate import t975
 from .games import make_game
 from .policies import DeterministicView, mlp, sample_actions
@@ -536,7 +537,7 @@ def compare(settings: CompareSettings, progress=None, save_dir: str | None = Non
                 rewards = {spec: _evaluate(policy, spec, s, seed) for spec in s.evaluation_opponents}
                 runs.setdefault((name, opponent), []).append({"seed": seed, "exploitability": expl.value, "train_seconds": seconds, "reward": {k: v.to_dict() for k, v in rewards.items()}})
                 if save_dir:
-                    path = os.path.join(save_dir, f"{name}__{opponent.replace(':', '_').replace(',', '_')}__{seed}.pt")
+                    path = os.path.join(save_dir, f"{name}__{name_part(opponent)}__{seed}.pt")
                     if name == "pg":
                         _save_pg(path, policy, extra["pg_config"], s)
                     else:

@@ -177,6 +177,7 @@ def cmd_train(args) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from .config import TrainConfig, load_toml
+    from .files import name_part
     from .train import train
 
     if args.resume:
@@ -187,7 +188,7 @@ def cmd_train(args) -> int:
         config = TrainConfig.from_dict(load_toml(cfg_path), source=cfg_path)
     else:
         config = _train_config(args)
-        run_dir = args.run_dir or os.path.join("runs", f"{config.opponent.replace(':', '_').replace(',', '_')}__{config.estimator}__{config.seed}__{time.strftime('%Y%m%d-%H%M%S')}")
+        run_dir = args.run_dir or os.path.join("runs", f"{name_part(config.opponent)}__{config.estimator}__{config.seed}__{time.strftime('%Y%m%d-%H%M%S')}")
     columns = (TextColumn("[bold]train"), BarColumn(), TextColumn("it {task.completed}/{task.total}"), TextColumn("{task.fields[stats]}"), TimeElapsedColumn())
     with Progress(*columns, console=console, disable=args.quiet) as bar:
         task = bar.add_task("train", total=config.iterations, stats="")

@@ -1,4 +1,4 @@
-"""Atomic file writes: a temp file in the target's folder, then a rename.
+"""Atomic file writes (a temp file in the target's folder, then a rename), and safe file names.
 
 A crash or a full disk leaves the old file whole (or no file), never half of a new one. The new
 file gets the permissions a plain ``open(path, "w")`` would give (0666 less the umask), not the
@@ -8,10 +8,18 @@ file gets the permissions a plain ``open(path, "w")`` would give (0666 less the 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from typing import Callable
 
-__all__ = ["atomic_write", "atomic_write_text"]
+__all__ = ["atomic_write", "atomic_write_text", "name_part"]
+
+
+def name_part(spec: str) -> str:
+    """A spec as a piece of a file name: each run of characters other than letters, digits, '.',
+    '=' and '-' becomes '_' (``mix:of=[frequency|markov:order=2]`` -> ``mix_of=_frequency_markov_order=2_``),
+    so that run folders hold no ':', '|', brackets or spaces for a shell to read."""
+    return re.sub(r"[^A-Za-z0-9.=-]+", "_", spec)
 
 
 def _read_umask() -> int:
