@@ -494,7 +494,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a policy by stochastic gradient ascent")
     _add_train_options(p)
     p.add_argument("--config", metavar="FILE.toml", help="read options from a TOML file (command-line options win)")
-    p.add_argument("--run-dir", metavar="DIR", help="where config, metrics, events, checkpoint and report go")
+    p.add_argument("--run-dir", metavar="DIR", help="where config, metrics, events, checkpoint and report go (default runs/OPPONENT__ESTIMATOR__SEED__TIME, the spec made file-name safe)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
