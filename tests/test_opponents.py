@@ -229,6 +229,35 @@ def test_pattern():
     assert_probs(probs, [UNIFORM] * 12)
 
 
+@pytest.mark.parametrize("max_period, repeats", [(4, 2), (3, 3), (1, 2)])
+def test_pattern_matches_the_window_definition(max_period, repeats):
+    # The oracle, match by match: the shortest p <= max-period whose cycle fills the last p * repeats
+    # moves (each block of p equal to the last one) predicts the move p rounds back; it is beaten.
+    # The agents mostly repeat the move `lag` rounds back, so cycles of every period show up and break.
+    n, rounds, g = 300, 40, torch.Generator().manual_seed(max_period * 10 + repeats)
+    lag = torch.randint(1, max_period + 2, (n,), generator=g)
+    opp = make_opponent(f"pattern:max-period={max_period},repeats={repeats}")
+    opp.reset(n, make_game("rps"), dtype=torch.float64)
+    history: list[list[int]] = [[] for _ in range(n)]
+    predicted_any = 0
+    for t in range(rounds):
+        probs = opp.probs()
+        for i in range(n):
+            h, want = history[i], None
+            for p in range(max_period, 0, -1):
+                w = h[len(h) - p * repeats :]
+                if len(h) >= p * repeats and all(w[j] == w[j % p + (repeats - 1) * p] for j in range(len(w))):
+                    want = h[-p]
+            expected = torch.full((3,), 1 / 3, dtype=torch.float64) if want is None else torch.eye(3, dtype=torch.float64)[(want + 1) % 3]
+            assert torch.allclose(probs[i], expected), (t, i, h, want)
+            predicted_any += want is not None
+        moves = [h[-int(lag[i])] if len(h) >= lag[i] and torch.rand(1, generator=g) < 0.85 else int(torch.randint(0, 3, (1,), generator=g)) for i, h in enumerate(history)]
+        for i, m in enumerate(moves):
+            history[i].append(m)
+        opp.update(torch.zeros(n, dtype=torch.long), torch.tensor(moves))
+    assert predicted_any > n * rounds // 3  # the check saw predictions, not only flat replies
+
+
 def test_exploiter_best_responds_to_the_empirical_distribution():
     # context=0: counts after R, R, R, S, S are (3, 0, 2). Expected payoff of each reply:
     # rock 0*3 - 1*0 + 1*2 = 2, paper 3 - 2 = 1, scissors -3 -> rock. Frequency (which beats the

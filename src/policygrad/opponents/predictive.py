@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from .. import encoding
-from .base import Opponent, Param, TableRows, batched_zeros
+from .base import Opponent, Param, TableRows, batched_zeros, match_last
 
 _decay = Param("decay", "float", 1.0, "weight kept by old counts at each update (1: no forgetting)", low=0.0, high=1.0)
 
@@ -89,28 +89,38 @@ class Pattern(Opponent):
     )
     memory_depth = float("inf")
     adaptive = True
-    state_names = ("history",)
+    state_names = ("recent", "runs")
+
+    # A cycle of period p shows ``repeats`` times in the last p * repeats moves exactly when each of
+    # the last p * (repeats - 1) moves equals the move p rounds before it (row r of the window equals
+    # row r + 1 for every r). So instead of the window, it keeps, for every p, the run of latest moves
+    # that repeat the move p rounds back, capped at p * (repeats - 1): the last P moves and these
+    # runs are all the history that its future play depends on.
 
     def _reset(self, generator) -> None:
-        self.width = self.max_period * self.repeats
-        self.history = torch.full((self.width, self.n), -1, dtype=torch.long).t()  # [N, W], newest last
+        p_max = self.max_period
+        self.recent = match_last(torch.full((self.n, p_max), -1, dtype=torch.long))  # [N, P] the last P moves, newest last
+        self.runs = batched_zeros(self.n, p_max, dtype=torch.long)  # [N, P], column P - p: the run for period p
+        periods_P = torch.arange(p_max, 0, -1)  # column j <-> period P - j, beside recent[:, j], the move that far back
+        self._cap_P1 = (periods_P * (self.repeats - 1)).unsqueeze(1)
 
     def probs(self) -> torch.Tensor:
-        h = self.history
+        p_max, runs_PN, recent_PN = self.max_period, self.runs.t(), self.recent.t()
         predicted = torch.full((self.n,), -1, dtype=torch.long)
-        for p in range(self.max_period, 0, -1):  # shortest period wins: it overwrites longer ones
+        for p in range(p_max, 0, -1):  # shortest period wins: it overwrites longer ones
             if self.t < p * self.repeats:
                 continue
-            window = h[:, self.width - p * self.repeats :].reshape(self.n, self.repeats, p)
-            same = (window == window[:, -1:, :]).all(dim=2).all(dim=1)
-            predicted = torch.where(same, h[:, self.width - p], predicted)
+            same = runs_PN[p_max - p] >= p * (self.repeats - 1)
+            predicted = torch.where(same, recent_PN[p_max - p], predicted)  # the move p rounds back comes next
         every_move = 2**self.num_actions - 1  # not found: a flat prediction
         return self.beat_set(torch.where(predicted >= 0, 1 << predicted.clamp(min=0), every_move))
 
     def update(self, own_moves, agent_moves) -> None:
         super().update(own_moves, agent_moves)
-        h_WN = self.history.t()
-        self.history = torch.cat([h_WN[1:], agent_moves.unsqueeze(0)], dim=0).t()
+        recent_PN = self.recent.t()
+        repeat_PN = recent_PN == agent_moves  # row P - p: the move repeats the one p rounds back
+        self.runs = (self.runs.t() + 1).clamp_(max=self._cap_P1).mul_(repeat_PN).t()
+        self.recent = torch.cat([recent_PN[1:], agent_moves.unsqueeze(0)], dim=0).t()
 
 
 class Exploiter(Opponent):
