@@ -526,10 +526,13 @@ def test_bad_specs_list_what_is_allowed(spec, message):
         ("mixed:probs=0.2,0.2,0.2,0.2,0.2", "rps", "must be 3"),
     ],
 )
-def test_parameters_that_depend_on_the_game_are_checked_at_reset(spec, game, message):
-    e = Engine(spec, n=2, game=game)
-    with pytest.raises(ValueError, match=message):
-        e.reset(0)
+def test_parameters_that_depend_on_the_game_are_checked_before_any_play(spec, game, message):
+    with pytest.raises(ValueError, match=message):  # when the engine is built
+        Engine(spec, n=2, game=game)
+    with pytest.raises(ValueError, match=message):  # and by a reset of the opponent itself
+        make_opponent(spec).reset(2, make_game(game))
+    with pytest.raises(ValueError, match=message):  # and inside a mix
+        Engine(f"mix:of=[frequency|{spec}]", n=2, game=game)
 
 
 # -- the contract, over the whole registry ------------------------------------------------------------------

@@ -145,6 +145,12 @@ def test_default_run_dir_name_is_shell_safe(tmp_path, monkeypatch, capsys):
     assert (tmp_path / "runs" / run / "checkpoint.pt").exists()
 
 
+def test_a_parameter_that_does_not_fit_the_game_stops_before_the_run_folder_is_made(tmp_path, capsys):
+    assert main(["train", "--opponent", "mixed:probs=0.5,0.5", "--run-dir", str(tmp_path / "r"), "--quiet"]) == 2
+    assert "mixed: probs=[0.5, 0.5] must be 3 non-negative numbers summing to 1" in capsys.readouterr().out
+    assert not (tmp_path / "r").exists()
+
+
 def test_cli_prints_a_bracketed_spec_as_it_is(tmp_path, capsys):
     # rich markup would read "[frequency|constant]" as a style and drop it ("vs mix:of=: ...")
     train(TrainConfig(**TINY), str(tmp_path / "r"), with_optimum=False)

@@ -112,6 +112,7 @@ class Engine:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
         self.game = make_game(game)
         self.opponent = make_opponent(opponent)
+        self.opponent.check_game(self.game)  # a parameter that does not fit the game: refused before any play
         self.n, self.rounds, self.context, self.counts = n, rounds, context, counts
         self.dtype = dtype
         self.payoff_flat = self.game.payoff.to(dtype).reshape(-1)  # [A*A], index a*A + o

@@ -444,10 +444,8 @@ def run_tournament(
     g = make_game(game)
     for name in agents:
         make_player(name, g)
-    from .opponents.external import check_game
-
     for spec in opponents:
-        check_game(make_opponent(spec), g)
+        make_opponent(spec).check_game(g)
     if move_timeout is not None and not (isinstance(move_timeout, (int, float)) and move_timeout > 0):
         raise ValueError(f"move_timeout must be a number of seconds > 0, got {move_timeout!r}")
     tasks = [(a, o, rounds, s, g.name, move_timeout) for a in agents for o in opponents for s in range(seeds)]

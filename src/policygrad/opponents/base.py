@@ -319,6 +319,10 @@ class Opponent:
     def check(self) -> None:
         """Cross-parameter checks that do not need the game (override when needed)."""
 
+    def check_game(self, game: Game) -> None:
+        """Checks of the parameters against a game (a move outside it, a cycle longer than its moves);
+        the engine calls it when it is built, before any play, and :meth:`reset` again. Override when needed."""
+
     @classmethod
     def description(cls) -> str:
         return (cls.__doc__ or "").strip().splitlines()[0]
@@ -343,6 +347,7 @@ class Opponent:
     # -- the batched contract ------------------------------------------------------------------
     def reset(self, n: int, game: Game, generator: torch.Generator | None = None, dtype=torch.float32) -> None:
         """Start N fresh matches of ``game``."""
+        self.check_game(game)
         self.n, self.game, self.dtype = n, game, dtype
         self.num_actions = game.num_actions
         self.payoff = game.payoff.to(dtype)

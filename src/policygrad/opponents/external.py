@@ -42,7 +42,7 @@ import torch
 
 from .base import Opponent, Param
 
-__all__ = ["Roshambo", "Kaggle", "EXTERNAL_OPPONENTS", "BotError", "MissingExtraError", "roshambo_bot_names", "kaggle_agent_names", "with_rounds", "check_game"]
+__all__ = ["Roshambo", "Kaggle", "EXTERNAL_OPPONENTS", "BotError", "MissingExtraError", "roshambo_bot_names", "kaggle_agent_names", "with_rounds"]
 
 RPS_MOVES = ("rock", "paper", "scissors")
 
@@ -111,16 +111,6 @@ def kaggle_agent_names() -> list[str]:
     return list(_kaggle_builtin_agents())
 
 
-def check_game(opponent: Opponent, game) -> None:
-    """A clear error when an outside bot is asked to play a game other than rock-paper-scissors."""
-    if isinstance(opponent, EXTERNAL_OPPONENTS) and tuple(a.lower() for a in game.actions) != RPS_MOVES:
-        raise ValueError(f"{opponent.name}: outside bots play rock, paper, scissors only; got the game {game.name} with moves {', '.join(game.actions)}")
-
-
-def _check_rps(opp: Opponent) -> None:
-    check_game(opp, opp.game)
-
-
 def _seed_everything(generator: torch.Generator | None) -> int:
     """One draw from the engine's generator seeds the process-wide generators the bots use."""
     seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
@@ -161,6 +151,10 @@ def with_rounds(opponent: Opponent, rounds: int) -> Opponent:
 class _PerMatch(Opponent):
     """An outside bot per match, looped in Python: each subclass gives ``_move(i)``, match i's move."""
 
+    def check_game(self, game) -> None:
+        if tuple(a.lower() for a in game.actions) != RPS_MOVES:
+            raise ValueError(f"{self.name}: outside bots play rock, paper, scissors only; got the game {game.name} with moves {', '.join(game.actions)}")
+
     def probs(self) -> torch.Tensor:
         return self.next_move()[0]
 
@@ -199,7 +193,6 @@ class Roshambo(_PerMatch):
             raise ValueError(f"roshambo: unknown bot {self.bot!r}; allowed: {', '.join(names)}")
 
     def _reset(self, generator) -> None:
-        _check_rps(self)
         pyspiel = _pyspiel()
         self._game = pyspiel.load_game(f"repeated_game(stage_game=matrix_rps(),num_repetitions={self.rounds})")
         _seed_everything(generator)
@@ -289,7 +282,6 @@ class Kaggle(_PerMatch):
         return defined[-1]
 
     def _reset(self, generator) -> None:
-        _check_rps(self)
         _seed_everything(generator)
         self._agents = [self._load() for _ in range(self.n)]
         self._config = Observation(signs=self.num_actions, episodeSteps=self.rounds + 1, tieRewardThreshold=20, actTimeout=1, agentTimeout=60)

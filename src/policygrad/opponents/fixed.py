@@ -13,9 +13,11 @@ class Constant(Opponent):
     name = "constant"
     params = (Param("move", "int", 0, "the move it always plays (0 rock, 1 paper, 2 scissors)", low=0),)
 
+    def check_game(self, game) -> None:
+        if self.move >= game.num_actions:
+            raise ValueError(f"constant: move {self.move} is outside 0..{game.num_actions - 1}")
+
     def _reset(self, generator) -> None:
-        if self.move >= self.num_actions:
-            raise ValueError(f"constant: move {self.move} is outside 0..{self.num_actions - 1}")
         self._row = torch.zeros(self.num_actions, dtype=self.dtype)
         self._row[self.move] = 1.0
 
@@ -33,15 +35,17 @@ class Mixed(Opponent):
     params = (Param("probs", "floats", (), "move probabilities, one per action, summing to 1 (empty: uniform)", low=0.0, high=1.0),)
     stochastic = True
 
-    def check(self) -> None:  # the sum now; the count, which needs the game, at reset
+    def check(self) -> None:  # the sum now; the count, which needs the game, in check_game
         if self.probs_ and abs(sum(self.probs_) - 1.0) > 1e-6:
             raise ValueError(f"mixed: probs={list(self.probs_)} must be non-negative numbers summing to 1, one per action")
+
+    def check_game(self, game) -> None:
+        if self.probs_ and len(self.probs_) != game.num_actions:
+            raise ValueError(f"mixed: probs={list(self.probs_)} must be {game.num_actions} non-negative numbers summing to 1")
 
     def _reset(self, generator) -> None:
         a = self.num_actions
         p = torch.tensor(self.probs_ or [1.0 / a] * a, dtype=self.dtype)
-        if p.numel() != a or abs(float(p.sum()) - 1.0) > 1e-6:
-            raise ValueError(f"mixed: probs={list(self.probs_)} must be {a} non-negative numbers summing to 1")
         self._row = p / p.sum()
 
     def probs(self) -> torch.Tensor:
@@ -58,9 +62,11 @@ class Cycle(Opponent):
     )
     memory_depth = float("inf")
 
+    def check_game(self, game) -> None:
+        if self.period > game.num_actions:
+            raise ValueError(f"cycle: period {self.period} is outside 1..{game.num_actions}")
+
     def _reset(self, generator) -> None:
-        if self.period > self.num_actions:
-            raise ValueError(f"cycle: period {self.period} is outside 1..{self.num_actions}")
         self._rows_AA = torch.eye(self.num_actions, dtype=self.dtype)  # row m: one-hot of move m
 
     def move(self) -> int:

@@ -28,6 +28,10 @@ class Mix(Opponent):
             raise ValueError(f"mix: weights={list(self.weights)} must be {len(self.members)} non-negative numbers, not all 0")
         self.weight_list = [x / sum(w) for x in w]
 
+    def check_game(self, game) -> None:
+        for member in self.members:
+            member.check_game(game)
+
     def attach(self, policy, context: int, counts: bool, rounds: int | None) -> "Mix":
         """Hand the agent's policy to the members that read it (white-box ones); the others ignore it."""
         for member in self.members:
