@@ -112,18 +112,11 @@ def engine_runner(spec: str, n: int, rounds: int, seed: int = 0):
     return run
 
 
-def time_engine(spec: str, n: int, rounds: int, repeats: int, seed: int = 0) -> tuple[float, float]:
-    """Median seconds of reset + ``rounds`` steps for ``n`` matches against ``spec``, the repeats
-    back to back: (wall-clock, CPU time of this process)."""
-    run = engine_runner(spec, n, rounds, seed)
-    walls, cpus = zip(*(run(r) for r in range(repeats)))
-    return statistics.median(walls), statistics.median(cpus)
-
-
 def time_interleaved(specs: list[str], n: int, rounds: int, repeats: int, seed: int = 0) -> dict[str, tuple[float, float]]:
-    """:func:`time_engine` for every spec, the repeats interleaved: repeat 1 of every opponent,
-    then repeat 2 of every opponent, and so on. A slow spell of a shared host then falls on one
-    repeat of several opponents, which the median drops, instead of on every repeat of one."""
+    """Median seconds of reset + ``rounds`` steps for ``n`` matches against each spec: (wall-clock,
+    CPU time of this process). The repeats are interleaved: repeat 1 of every opponent, then
+    repeat 2 of every opponent, and so on. A slow spell of a shared host then falls on one repeat
+    of several opponents, which the median drops, instead of on every repeat of one."""
     runners = {spec: engine_runner(spec, n, rounds, seed) for spec in specs}
     times: dict[str, list[tuple[float, float]]] = {spec: [] for spec in specs}
     for r in range(repeats):
@@ -282,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
             if n == big:
                 seconds, cpu_seconds = largest[spec]
             else:
-                seconds, _ = time_engine(spec, n, rounds, repeats if n > 1 else max(repeats, 5))
+                seconds, _ = time_interleaved([spec], n, rounds, repeats if n > 1 else max(repeats, 5))[spec]
             results[spec][n] = n * rounds / seconds
             line += f"{rate(results[spec][n]):>10s}"
         cpu_rate = big * rounds / cpu_seconds

@@ -148,7 +148,6 @@ def cmd_optimum(args) -> int:
         f"{result.state}, {result.states_total:,} states (largest round {result.states_max:,}), "
         f"{result.seconds:.1f} s",
         highlight=False,
-        markup=False,
         soft_wrap=True,
     )
     return 0
@@ -262,7 +261,7 @@ def cmd_tournament(args) -> int:
     console.print(pairs)
     for p in result.pairs:
         if p["forfeits"]:
-            console.print(f"{p['agent']} vs {p['opponent']}: {p['forfeits']} of {p['matches']} matches forfeited: {'; '.join(p['errors'])}", highlight=False, markup=False)
+            console.print(f"{p['agent']} vs {p['opponent']}: {p['forfeits']} of {p['matches']} matches forfeited: {'; '.join(p['errors'])}", highlight=False)
     if args.plot:
         console.print(f"heat map: {args.plot}")
     return 0
