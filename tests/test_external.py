@@ -200,8 +200,20 @@ def test_kaggle_bad_specs(tmp_path):
     with pytest.raises(ValueError, match="defines no function"):
         make_opponent(f"kaggle:path={empty}")
     broken = write(tmp_path, "broken.py", "def agent(:\n")
-    with pytest.raises(BotError, match="loading the file failed: SyntaxError"):
-        make_opponent(f"kaggle:path={broken}")
+    with pytest.raises(ValueError, match=r"broken\.py is not valid Python \(line 1\): SyntaxError: invalid syntax"):
+        make_opponent(f"kaggle:path={broken}")  # compiled, not run: refused before any match
+    outside = write(tmp_path, "outside.py", "def agent(o, c):\n    return 0\nreturn 1\n")
+    with pytest.raises(ValueError, match=r"outside\.py is not valid Python \(line 3\): SyntaxError: 'return' outside function"):
+        make_opponent(f"kaggle:path={outside}")  # an error of compile(), which ast.parse alone accepts
+    one = write(tmp_path, "one.py", "def first(o, c):\n    return 1\n")
+    with pytest.raises(ValueError, match=r"kaggle: .*one\.py defines no function 'third'"):
+        make_opponent(f"kaggle:path={one},function=third")
+    with pytest.raises(ValueError, match=r"kaggle: no agent file .*\(Is a directory\)"):
+        make_opponent(f"kaggle:path={tmp_path}")
+    raises = write(tmp_path, "raises.py", "raise RuntimeError('boom')\ndef agent(o, c):\n    return 0\n")
+    opp = make_opponent(f"kaggle:path={raises}")  # building it runs nothing; playing runs the file
+    with pytest.raises(BotError, match=r"loading the file failed: RuntimeError: boom"):
+        play(opp, torch.zeros(3, dtype=torch.long))
     two = write(tmp_path, "two.py", "def first(o, c):\n    return 1\ndef second(o, c):\n    return 2\n")
     assert (play(f"kaggle:path={two}", torch.zeros(3, dtype=torch.long))[0] == 2).all()  # the last function
     assert (play(f"kaggle:path={two},function=first", torch.zeros(3, dtype=torch.long))[0] == 1).all()

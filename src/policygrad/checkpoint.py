@@ -8,6 +8,8 @@ configuration), ``iteration``, ``game`` (name, payoff, actions) and the state di
 from __future__ import annotations
 
 import os
+import pickle
+import re
 
 import torch
 
@@ -36,8 +38,15 @@ def load_checkpoint(path: str, game=None) -> dict:
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:  # torch's weights-only unpickler refused something
+        named = re.search(r"GLOBAL ([\w.]+)", str(e))  # the class or function the pickle names, when torch says
+        raise ValueError(
+            f"checkpoint {path} holds pickled objects other than tensors and plain Python values"
+            + (f" (it names {named.group(1)})" if named else "")
+            + "; policygrad does not load such files, since unpickling them can run code"
+        ) from None
     except Exception as e:  # torch raises several types for truncated or foreign files
-        raise ValueError(f"checkpoint {path} is corrupt or truncated and cannot be read ({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
+        raise ValueError(f"checkpoint {path} is corrupt or truncated and cannot be read ({type(e).__name__}: {_first_words(str(e))})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ValueError(f"{path} is not a policygrad checkpoint (no '{FORMAT}' format tag)")
     if data.get("version") != VERSION:
@@ -47,3 +56,11 @@ def load_checkpoint(path: str, game=None) -> dict:
         if saved["payoff"].shape != game.payoff.shape or not torch.equal(saved["payoff"], game.payoff):
             raise ValueError(f"checkpoint {path} was trained on game '{saved['name']}', not '{game.name}'")
     return data
+
+
+def _first_words(text: str, limit: int = 160) -> str:
+    """The first line of ``text``, cut at a word boundary (with "...") when longer than ``limit``."""
+    line = (text.strip().splitlines() or [""])[0].strip()
+    if len(line) <= limit:
+        return line
+    return line[:limit].rsplit(" ", 1)[0].rstrip(" ,;:") + " ..."

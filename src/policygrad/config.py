@@ -14,7 +14,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["TrainConfig", "load_toml", "dump_toml", "OPTIMIZERS", "SCHEDULES"]
+__all__ = ["TrainConfig", "load_toml", "read_config", "dump_toml", "OPTIMIZERS", "SCHEDULES"]
 
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("constant", "linear", "cosine")
@@ -59,10 +59,10 @@ class TrainConfig:
             _check(f, getattr(self, f.name))
         from .estimators import parse_estimator
         from .games import make_game
-        from .opponents import make_opponent
+        from .opponents import check_spec
 
         make_game(self.game)
-        make_opponent(self.opponent)
+        check_spec(self.opponent)  # a data check: builds no outside bot, so a loaded config runs nothing
         parse_estimator(self.estimator)
 
     @property
@@ -90,6 +90,8 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict, source: str = "config") -> "TrainConfig":
+        if not isinstance(data, dict):
+            raise ValueError(f"{source}: a config must be a table of settings, got a {type(data).__name__}")
         known = {f.name for f in fields(cls)}
         for key in data:
             if key not in known:
@@ -133,8 +135,25 @@ def load_toml(path: str) -> dict:
             return tomllib.load(fh)
     except FileNotFoundError:
         raise FileNotFoundError(f"config file not found: {path}") from None
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path} is not a TOML file: byte {e.start} is not UTF-8 text ({e.object[e.start:e.start + 1]!r})") from None
     except tomllib.TOMLDecodeError as e:
         raise ValueError(f"{path} is not valid TOML: {e}") from None
+
+
+def read_config(path: str, trusted_opponent: str | None = None) -> TrainConfig:
+    """The TrainConfig of a TOML file (a run's ``config.toml``, a ``--config`` file), checked: reading it runs nothing.
+
+    A stored file is not trusted to run code: when its opponent would run outside code
+    (``kaggle:path=FILE.py``, alone or in a mix at any depth), it raises
+    :class:`~policygrad.opponents.OutsideCodeError`, unless ``trusted_opponent``, the spec the person
+    named on the command line or in Python, is that same spec.
+    """
+    from .opponents import refuse_outside_code
+
+    config = TrainConfig.from_dict(load_toml(path), source=path)
+    refuse_outside_code(config.opponent, path, trusted_opponent)
+    return config
 
 
 def _toml_value(v) -> str:

@@ -108,15 +108,15 @@ def kaggle_source(checkpoint: str, seed: int | None = None) -> str:
         hidden_size = int(state["gru.weight_hh_l0"].shape[1])
     else:  # pragma: no cover - load_policy only builds the three kinds
         raise ValueError(f"cannot export policy kind {cfg.policy!r}")
-    header = _HEADER.format(
-        source=os.path.basename(os.path.abspath(checkpoint)),
-        policy=cfg.policy,
-        game=cfg.game,
-        opponent=cfg.opponent,
-        iteration=int(data.get("iteration", 0)),
+    # every text from the checkpoint or its path goes in as a Python literal, never into the docstring:
+    # ascii() escapes quotes, backslashes, newlines and every non-ASCII character, so a folder named
+    # 'run"""\nimport os ...' stays a string
+    header = _HEADER + (
+        f"SOURCE = {ascii(os.path.basename(os.path.abspath(checkpoint)))}\nTRAINED_ON = {ascii(cfg.game)}\n"
+        f"TRAINED_AGAINST = {ascii(cfg.opponent)}\nITERATIONS = {int(data.get('iteration', 0))}\n"
     )
     settings = (
-        f"POLICY = {cfg.policy!r}\nNUM_ACTIONS = {a_num}\nCONTEXT = {cfg.context}\nCOUNTS = {bool(cfg.counts)}\n"
+        f"POLICY = {ascii(cfg.policy)}\nNUM_ACTIONS = {a_num}\nCONTEXT = {cfg.context}\nCOUNTS = {bool(cfg.counts)}\n"
         f"ROUNDS = {cfg.rounds}\nHIDDEN = {hidden_size}\nSEED = {seed!r}\n"
         f"GAP_SCALES = {tuple(features.scales) if features is not None else ()!r}\n"
     )
@@ -133,10 +133,12 @@ def export_kaggle(checkpoint: str, out: str, seed: int | None = None) -> str:
 
 _HEADER = '''"""A policygrad agent for the Kaggle Rock-Paper-Scissors environment (NumPy only).
 
-Exported by `policygrad export kaggle` from {source}: a {policy} policy for game {game!r}, trained
-against {opponent!r} for {iteration} iterations. Entry point: agent(observation, configuration).
-probabilities(my_moves, opponent_moves) gives pi(. | history) for any history.
+Exported by `policygrad export kaggle`: SOURCE names the checkpoint, POLICY the policy kind,
+TRAINED_ON its game, TRAINED_AGAINST the opponent it trained against for ITERATIONS iterations.
+Entry point: agent(observation, configuration). probabilities(my_moves, opponent_moves) gives
+pi(. | history) for any history.
 """
+
 '''
 
 _PRELUDE = '''

@@ -2,11 +2,18 @@
 
 ``make_opponent("markov:order=2,decay=0.9")`` builds one; ``OPPONENTS`` is the explicit list;
 groups are filters over the metadata (``adaptive``, ``stochastic``, ``memory_depth``).
+
+A spec read from a stored file (a checkpoint's config, a run's ``config.toml``) is data:
+``check_spec`` checks it without building outside bots, and ``outside_code`` lists the parts that
+would run code from a file (``kaggle:path=FILE.py``, at any depth of a mix), which only a person may
+ask for (``refuse_outside_code``).
 """
 
 from __future__ import annotations
 
-from .base import Opponent, Param, parse_spec, split_top_level
+import shlex
+
+from .base import Opponent, OutsideCodeError, Param, parse_spec, split_top_level
 from .best_response import BestResponse, MindReader
 from .fixed import Constant, Cycle, Mixed
 from .learning import PGLearner, QLearner
@@ -35,21 +42,67 @@ OPPONENTS: tuple[type[Opponent], ...] = (
 REGISTRY: dict[str, type[Opponent]] = {cls.name: cls for cls in OPPONENTS}
 EXTERNAL: dict[str, type[Opponent]] = {cls.name: cls for cls in EXTERNAL_OPPONENTS}
 
-__all__ = ["Opponent", "Param", "OPPONENTS", "REGISTRY", "make_opponent", "describe_opponents", "split_specs", "adaptive_names"]
+__all__ = [
+    "Opponent", "Param", "OPPONENTS", "REGISTRY", "make_opponent", "describe_opponents", "split_specs", "adaptive_names",
+    "check_spec", "outside_code", "refuse_outside_code", "OutsideCodeError",
+]
 
 
-def make_opponent(spec: "str | Opponent") -> Opponent:
-    """An opponent from a spec string (``name`` or ``name:key=value,...``), or the object itself."""
-    if isinstance(spec, Opponent):
-        return spec
+def _lookup(spec: object) -> tuple[type[Opponent], dict[str, str]]:
+    """(class, raw parameters) of a spec string; one clear error for anything else."""
     if not isinstance(spec, str) or not spec.strip():
         raise ValueError(f"opponent spec must be a non-empty string, got {spec!r}; allowed: {', '.join(REGISTRY)}")
     name, params = parse_spec(spec)
     if name in EXTERNAL:
-        return EXTERNAL[name](**params)
+        return EXTERNAL[name], params
     if name not in REGISTRY:
         raise ValueError(f"unknown opponent '{name}'; allowed: {', '.join(REGISTRY)}; outside bots: roshambo:bot=NAME, kaggle:path=FILE.py")
-    return REGISTRY[name](**{k: v for k, v in params.items()})
+    return REGISTRY[name], params
+
+
+def make_opponent(spec: "str | Opponent") -> Opponent:
+    """An opponent from a spec string (``name`` or ``name:key=value,...``), or the object itself.
+
+    Building runs nothing: an outside bot's file is only checked (it exists, it compiles, it defines
+    a function) and runs when a match starts (``reset``)."""
+    if isinstance(spec, Opponent):
+        return spec
+    cls, params = _lookup(spec)
+    return cls(**params)
+
+
+def check_spec(spec: str) -> None:
+    """Check a spec's syntax and parameters as :func:`make_opponent` would, building no outside bot:
+    no file is read, no module imported, no code run, at any depth of a mix. Checks of a spec read
+    from a stored file (a checkpoint, a config) use this."""
+    cls, params = _lookup(spec)
+    cls.check_params(params)
+
+
+def outside_code(spec: str) -> list[str]:
+    """The parts of ``spec`` that would run code from a file: itself, or members of a mix at any
+    depth, that are ``kaggle:path=FILE.py``; empty for everything else (the families' opponents,
+    the RoShamBo bots and Kaggle's built-in agents run only the installed packages)."""
+    cls, params = _lookup(spec)
+    found = [spec.strip()] if cls.runs_outside_code(params) else []
+    for p in cls.params:
+        if p.kind == "specs":
+            for member in p.parse(cls.name, params.get(p.name, p.default)):
+                found += outside_code(member)
+    return found
+
+
+def refuse_outside_code(spec: str, source: str, named: str | None = None) -> None:
+    """Raise :class:`OutsideCodeError` when ``spec``, read from the stored file ``source``, would run
+    outside code, unless ``named``, the spec a person gave on the command line or in Python, is the
+    same spec (then they asked for it)."""
+    code = outside_code(spec)
+    if code and (named is None or named.strip() != spec.strip()):
+        raise OutsideCodeError(
+            f"{source} names the opponent {spec!r}, which would run outside code ({', '.join(code)}); a stored file may not run code: "
+            f"if you trust that code, name the opponent yourself: --opponent {shlex.quote(spec.strip())}",
+            spec, code, source,
+        )
 
 
 def describe_opponents() -> list[dict]:

@@ -34,7 +34,28 @@ import torch
 from ..engine import as_count
 from ..games import Game
 
-__all__ = ["Param", "Opponent", "parse_spec", "split_top_level", "batched_zeros", "match_last", "TableRows", "row_max"]
+__all__ = ["Param", "Opponent", "OutsideCodeError", "parse_spec", "split_top_level", "batched_zeros", "match_last", "TableRows", "row_max", "MAX_SPEC_DEPTH"]
+
+MAX_SPEC_DEPTH = 16  # brackets nested in one spec (mix:of=[mix:of=[...]]): deeper is refused with a message, not a RecursionError
+
+
+class OutsideCodeError(ValueError):
+    """A stored file (a checkpoint, a run's config.toml, a config file) names an opponent that would
+    run outside code (``kaggle:path=FILE.py``, alone or inside a mix): only a person may ask for that,
+    on the command line or in Python. A ValueError, so code that treats every bad input alike catches it.
+
+    Attributes:
+        spec: the stored opponent spec.
+        code: the parts of it that run outside code (``kaggle:path=...`` specs).
+        source: the file it was read from.
+    """
+
+    def __init__(self, message: str, spec: str, code: list[str], source: str) -> None:
+        super().__init__(message)
+        self.spec, self.code, self.source = spec, list(code), source
+
+    def __reduce__(self):
+        return (type(self), (str(self), self.spec, self.code, self.source))
 
 
 @dataclass(frozen=True)
@@ -272,6 +293,12 @@ def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
     A comma-separated piece without ``=`` continues the previous value, so lists read
     naturally: ``mixed:probs=0.5,0.3,0.2``. Brackets nest specs: ``mix:of=[frequency|markov:order=2]``.
     """
+    depth = deepest = 0
+    for ch in spec:
+        depth += (ch == "[") - (ch == "]")
+        deepest = max(deepest, depth)
+    if deepest > MAX_SPEC_DEPTH:
+        raise ValueError(f"opponent spec {_short(spec)} nests {deepest} levels of brackets; allowed: at most {MAX_SPEC_DEPTH}")
     name, _, rest = spec.strip().partition(":")
     params: dict[str, str] = {}
     last = None
@@ -287,6 +314,11 @@ def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
         else:
             raise ValueError(f"bad opponent spec {spec!r}: expected name:key=value,...")
     return name.strip(), params
+
+
+def _short(text: str, limit: int = 80) -> str:
+    """``repr(text)``, its middle left out past ``limit`` characters (a message stays one readable line)."""
+    return repr(text) if len(text) <= limit else repr(text[: limit // 2]) + " ... " + repr(text[-limit // 4 :])
 
 
 class Opponent:
@@ -305,16 +337,34 @@ class Opponent:
     adaptive: ClassVar[bool] = False
 
     def __init__(self, **values: Any) -> None:
-        known = {p.name: p for p in self.params}
-        for key in values:
-            if key not in known:
-                allowed = ", ".join(known) or "none"
-                raise ValueError(f"{self.name}: unknown parameter '{key}'; allowed: {allowed}")
-        self.config = {p.name: p.parse(self.name, values.get(p.name, p.default)) for p in self.params}
+        self.config = self.parse_params(values)
         for key, value in self.config.items():
             attr = key.replace("-", "_")
             setattr(self, attr + "_" if hasattr(type(self), attr) else attr, value)  # probs -> probs_
         self.check()
+
+    @classmethod
+    def parse_params(cls, values: dict[str, Any]) -> dict[str, Any]:
+        """``{name: checked value}`` of every parameter (defaults filled in); an unknown name is refused."""
+        known = {p.name: p for p in cls.params}
+        for key in values:
+            if key not in known:
+                allowed = ", ".join(known) or "none"
+                raise ValueError(f"{cls.name}: unknown parameter '{key}'; allowed: {allowed}")
+        return {p.name: p.parse(cls.name, values.get(p.name, p.default)) for p in cls.params}
+
+    @classmethod
+    def check_params(cls, values: dict[str, Any]) -> None:
+        """Check parameters as the constructor does, without reading a file, importing a module or
+        running outside code: what a spec read from a stored file gets. The families' opponents are
+        plain data, so building one is the check; outside bots and mixes override it."""
+        cls(**values)
+
+    @classmethod
+    def runs_outside_code(cls, values: dict[str, Any]) -> bool:
+        """Whether these parameters make the opponent run code from a file (``kaggle:path=FILE.py``):
+        such a spec is run only when a person names it, never when a stored file does."""
+        return False
 
     def check(self) -> None:
         """Cross-parameter checks that do not need the game (override when needed)."""

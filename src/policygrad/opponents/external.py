@@ -17,6 +17,12 @@ rounds; ``update`` tells each bot both moves of the round. They play Rock-Paper-
   afresh for every match. ``kaggle:agent=NAME`` is a built-in agent of ``kaggle-environments``
   (``pip install 'policygrad[kaggle]'``).
 
+Building an opponent runs nothing: a Kaggle file is only read and compiled (a syntax error, or a
+file without the function, is refused at once); it runs when a match starts (``reset``). A spec
+read from a stored file is checked with ``check_params`` (the parameters alone: no file read, no
+module imported), and ``kaggle:path`` is the one spec that ``runs_outside_code`` (see
+:func:`policygrad.opponents.refuse_outside_code`).
+
 Randomness: both kinds of bot draw from process-wide generators (C's ``random()``, Python's
 ``random`` and NumPy's global state); ``reset`` seeds them from one draw of the engine's
 generator, so the same seed gives the same play, as for every other opponent.
@@ -28,6 +34,7 @@ Branching a history (``select``, used by exact analysis) is not possible for an 
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import inspect
 import numbers
@@ -151,6 +158,11 @@ def with_rounds(opponent: Opponent, rounds: int) -> Opponent:
 class _PerMatch(Opponent):
     """An outside bot per match, looped in Python: each subclass gives ``_move(i)``, match i's move."""
 
+    @classmethod
+    def check_params(cls, values) -> None:
+        """The parameters alone: no bot is looked up, no file read, no module imported."""
+        cls.parse_params(values)
+
     def check_game(self, game) -> None:
         if tuple(a.lower() for a in game.actions) != RPS_MOVES:
             raise ValueError(f"{self.name}: outside bots play rock, paper, scissors only; got the game {game.name} with moves {', '.join(game.actions)}")
@@ -186,6 +198,11 @@ class Roshambo(_PerMatch):
     memory_depth = float("inf")
     stochastic = True
     adaptive = True
+
+    @classmethod
+    def check_params(cls, values) -> None:
+        if not cls.parse_params(values)["bot"]:
+            raise ValueError("roshambo: give bot=NAME, a bot of pyspiel.roshambo_bot_names() (e.g. iocainebot)")
 
     def check(self) -> None:
         names = roshambo_bot_names()
@@ -246,17 +263,46 @@ class Kaggle(_PerMatch):
     stochastic = True
     adaptive = True
 
+    @classmethod
+    def check_params(cls, values) -> None:
+        _one_source(cls.parse_params(values))
+
+    @classmethod
+    def runs_outside_code(cls, values) -> bool:
+        return bool(str(values.get("path", "")).strip())
+
     def check(self) -> None:
-        if bool(self.path) == bool(self.agent):
-            raise ValueError("kaggle: give exactly one of path=FILE.py or agent=NAME")
+        _one_source(self.config)
         if self.agent:
             names = kaggle_agent_names()
             if self.agent not in names:
                 raise ValueError(f"kaggle: unknown built-in agent {self.agent!r}; allowed: {', '.join(names)}")
         else:
-            if not os.path.isfile(self.path):
-                raise ValueError(f"kaggle: no agent file {self.path!r}")
-            self._load()  # syntax errors and a file without a function show up now, not mid-tournament
+            self._compile()  # syntax errors and a file without a function show up now, not mid-tournament
+
+    def _compile(self) -> None:
+        """The file exists, compiles, and defines a function (with ``function=NAME``: binds NAME).
+        Nothing in it runs: it is parsed and compiled, not executed."""
+        try:
+            with open(self.path, "rb") as fh:
+                source = fh.read()
+        except OSError as e:
+            raise ValueError(f"kaggle: no agent file {self.path!r} ({e.strerror or type(e).__name__})") from None
+        try:
+            tree = ast.parse(source, filename=self.path)
+            compile(tree, self.path, "exec", dont_inherit=True)
+        except (SyntaxError, ValueError) as e:  # ValueError: null bytes, on some Pythons
+            where = f" (line {e.lineno})" if isinstance(e, SyntaxError) and e.lineno else ""
+            raise ValueError(f"kaggle: {self.path} is not valid Python{where}: {type(e).__name__}: {e.msg if isinstance(e, SyntaxError) else e}") from None
+        nodes = list(ast.walk(tree))
+        if self.function:
+            bound = {n.name for n in nodes if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+            bound |= {n.id for n in nodes if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+            bound |= {(a.asname or a.name).split(".")[0] for n in nodes if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
+            if self.function not in bound:
+                raise ValueError(f"kaggle: {self.path} defines no function {self.function!r}")
+        elif not any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)) for n in nodes):
+            raise ValueError(f"kaggle: {self.path} defines no function; expected agent(observation, configuration)")
 
     @property
     def label(self) -> str:
@@ -307,6 +353,11 @@ class Kaggle(_PerMatch):
         self._last_agent = agent
         self._probs = None
         super().update(own_moves, agent_moves)
+
+
+def _one_source(config: dict) -> None:
+    if bool(config["path"]) == bool(config["agent"]):
+        raise ValueError("kaggle: give exactly one of path=FILE.py or agent=NAME")
 
 
 EXTERNAL_OPPONENTS: tuple[type[Opponent], ...] = (Roshambo, Kaggle)

@@ -7,6 +7,14 @@ import torch
 from .base import Opponent, Param, batched_zeros
 
 
+def _weights(of: tuple, weights: tuple) -> list[float]:
+    """The members' probabilities: ``weights`` normalised (equal when empty), checked against ``of``."""
+    w = weights or (1.0,) * len(of)
+    if len(w) != len(of) or sum(w) <= 0:
+        raise ValueError(f"mix: weights={list(weights)} must be {len(of)} non-negative numbers, not all 0")
+    return [x / sum(w) for x in w]
+
+
 class Mix(Opponent):
     """Draws one opponent per match from a weighted list, e.g. mix:of=[frequency|markov:order=2],weights=1,2."""
 
@@ -23,10 +31,17 @@ class Mix(Opponent):
         from . import make_opponent
 
         self.members = [make_opponent(s) for s in self.of]
-        w = self.weights or (1.0,) * len(self.members)
-        if len(w) != len(self.members) or sum(w) <= 0:
-            raise ValueError(f"mix: weights={list(self.weights)} must be {len(self.members)} non-negative numbers, not all 0")
-        self.weight_list = [x / sum(w) for x in w]
+        self.weight_list = _weights(self.of, self.weights)
+
+    @classmethod
+    def check_params(cls, values) -> None:
+        """The parameters, and every member's spec checked without building it (see ``check_spec``)."""
+        from . import check_spec
+
+        config = cls.parse_params(values)
+        for spec in config["of"]:
+            check_spec(spec)
+        _weights(config["of"], config["weights"])
 
     def check_game(self, game) -> None:
         for member in self.members:
