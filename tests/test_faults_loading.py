@@ -249,7 +249,7 @@ def test_pickled_object_refusal_is_whole(tmp_path, capsys):
         load_checkpoint(path)
     message = str(e.value)
     assert message == (
-        f"checkpoint {path} holds pickled objects other than tensors and plain Python values (it names {__name__}.NotATensor); "
+        f"checkpoint {path} is corrupt or truncated, or holds pickled objects other than tensors and plain Python values (it names {__name__}.NotATensor); "
         "policygrad does not load such files, since unpickling them can run code"
     )
     code, out = cli(["evaluate", path, "--opponent", "frequency"], capsys)

@@ -38,10 +38,10 @@ def load_checkpoint(path: str, game=None) -> dict:
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:  # torch's weights-only unpickler refused something
-        named = re.search(r"GLOBAL ([\w.]+)", str(e))  # the class or function the pickle names, when torch says
+    except pickle.UnpicklingError as e:  # torch's weights-only unpickler refused it: a damaged pickle, or one naming a class
+        named = re.search(r"GLOBAL ([\w.]+)", str(e))  # the class or function it names, when torch says (for the message only)
         raise ValueError(
-            f"checkpoint {path} holds pickled objects other than tensors and plain Python values"
+            f"checkpoint {path} is corrupt or truncated, or holds pickled objects other than tensors and plain Python values"
             + (f" (it names {named.group(1)})" if named else "")
             + "; policygrad does not load such files, since unpickling them can run code"
         ) from None
