@@ -267,3 +267,23 @@ def test_a_corrupt_checkpoint_message_is_cut_at_a_word(tmp_path):
     path.write_bytes(b"PK\x03\x04" + b"\x00" * 40)  # a zip header with nothing behind it
     with pytest.raises(ValueError, match=r"is corrupt or truncated and cannot be read \(\w+: .+\)$"):
         load_checkpoint(str(path))
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda d: d.pop("policy"), r"has no policy; a policy checkpoint holds its config and its policy's weights"),
+        (lambda d: d["config"].update(hidden=[16]), r"its weights do not fit the mlp policy its config describes \(size mismatch for policy\.net\.2\.weight"),
+        (lambda d: d.update(policy="weights"), r"its weights do not fit the mlp policy its config describes \(Expected state_dict to be dict-like"),
+        (lambda d: d.update(config=["opponent", "kaggle:path=x.py"]), r"a config must be a table of settings, got a list"),
+    ],
+    ids=["no-weights", "other-shape", "not-a-dict", "config-not-a-table"],
+)
+def test_a_damaged_policy_checkpoint_gets_one_line(clean_run, tmp_path, capsys, damage, message):
+    data = load_checkpoint(clean_run)
+    damage(data)
+    path = save_checkpoint(str(tmp_path / "damaged.pt"), data)
+    with pytest.raises(ValueError, match=message):
+        load_policy(path)
+    code, out = cli(["exploitability", path], capsys)
+    assert code == 2 and out.startswith("error: ") and len(out.strip().splitlines()) == 1

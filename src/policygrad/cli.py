@@ -158,10 +158,14 @@ def _train_config(args):
     from dataclasses import fields
 
     from .config import TrainConfig, load_toml
+    from .opponents import refuse_outside_code
 
     data = {}
     if args.config:
-        data.update(TrainConfig.from_dict(load_toml(args.config), source=args.config).to_dict())
+        stored = TrainConfig.from_dict(load_toml(args.config), source=args.config)
+        if args.opponent is None:  # the file's opponent would run: a stored file may not ask for outside code (issue 17)
+            refuse_outside_code(stored.opponent, args.config)
+        data.update(stored.to_dict())
     for f in fields(TrainConfig):
         value = getattr(args, f.name, None)
         if value is not None:
@@ -175,7 +179,7 @@ def cmd_train(args) -> int:
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from .config import TrainConfig, load_toml
+    from .config import read_config
     from .files import name_part
     from .train import train
 
@@ -184,7 +188,8 @@ def cmd_train(args) -> int:
         cfg_path = os.path.join(run_dir, "config.toml")
         if not os.path.exists(cfg_path):
             raise FileNotFoundError(f"no run to resume in {run_dir} (config.toml missing)")
-        config = TrainConfig.from_dict(load_toml(cfg_path), source=cfg_path)
+        # a stored config may not run outside code unless the person names the same opponent again (issue 17)
+        config = read_config(cfg_path, trusted_opponent=args.opponent)
     else:
         config = _train_config(args)
         run_dir = args.run_dir or os.path.join("runs", f"{name_part(config.opponent)}__{config.estimator}__{config.seed}__{time.strftime('%Y%m%d-%H%M%S')}")

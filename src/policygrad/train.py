@@ -270,10 +270,17 @@ def load_policy(path: str):
     data = load_checkpoint(path)
     if data.get("kind") != "policy":
         raise ValueError(f"{path} holds a '{data.get('kind')}' agent, not a policy-gradient policy")
-    config = TrainConfig.from_dict(data["config"], source=path)
+    missing = [key for key in ("config", "policy") if key not in data]
+    if missing:
+        raise ValueError(f"checkpoint {path} has no {' and no '.join(missing)}; a policy checkpoint holds its config and its policy's weights")
+    config = TrainConfig.from_dict(data["config"], source=path)  # data only: the training opponent is checked, never built
     game = make_game(config.game)
     obs_size = encoding.feature_size(game.num_actions, config.context, config.counts)
     gaps = config.uses_gaps and "gaps" in data["config"]  # checkpoints from before the option had none
     policy = make_policy(config.policy, obs_size, game.num_actions, config.context, config.hidden, gaps, config.rounds)
-    policy.load_state_dict(data["policy"])
+    try:
+        policy.load_state_dict(data["policy"])
+    except (RuntimeError, TypeError, AttributeError) as e:  # torch lists every mismatched tensor, over many lines
+        detail = (str(e).strip().splitlines() or [""])[-1].strip()
+        raise ValueError(f"checkpoint {path}: its weights do not fit the {config.policy} policy its config describes ({detail})") from None
     return policy.eval(), config, data
