@@ -6,9 +6,7 @@ same moves -> the same observations, rewards and opponent moves as ``Engine`` it
 
 from __future__ import annotations
 
-import doctest
 import warnings
-from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -417,18 +415,3 @@ def test_external_seat_is_not_a_registered_opponent():
     ext = External()
     ext.reset(4, make_game("rpsls"))
     assert torch.equal(ext.probs(), torch.full((4, 5), 0.2))
-
-
-# -- README ----------------------------------------------------------------------------------------
-
-
-def test_readme_environments_example_runs():
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    section = text[text.index("## Environments") :]
-    end = section.find("\n## ", 1)
-    section = section if end < 0 else section[:end]
-    test = doctest.DocTestParser().get_doctest(section, {}, "README.md: Environments", "README.md", 0)
-    assert len(test.examples) > 10
-    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
-    runner.run(test)
-    assert runner.summarize(verbose=False).failed == 0

@@ -301,18 +301,3 @@ def test_cli_optimum(capsys):
     out = capsys.readouterr().out.replace("\n", " ")
     assert "mix:of=[constant|constant:move=1]" in out and "0.8750 per round" in out and "posterior" in out
     assert cli.main(["optimum", "--opponent", "frequency", "--rounds", "3", "--threads", "0"]) == 2
-
-
-def test_readme_optimum_example_runs():
-    import doctest
-    from pathlib import Path
-
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    section = text[text.index("## The exact ceiling: `policygrad optimum`") :]
-    end = section.find("\n## ", 1)
-    section = section if end < 0 else section[:end]
-    test = doctest.DocTestParser().get_doctest(section, {}, "README.md: The exact ceiling", "README.md", 0)
-    assert len(test.examples) == 3
-    runner = doctest.DocTestRunner()
-    runner.run(test)
-    assert runner.summarize(verbose=False).failed == 0

@@ -224,16 +224,3 @@ def test_agent_plays_the_trained_policy_move_by_move(tmp_path):
         assert move in (0, 1, 2)
     with pytest.raises(ValueError, match="last_opponent_move must be a move in 0..2"):
         agent.act(7)
-
-
-def test_readme_trained_agent_example_runs():
-    import doctest
-    from pathlib import Path
-
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    start = text.index("**Trained agents**")
-    section = text[start : text.index("**Docs:**", start)]
-    test = doctest.DocTestParser().get_doctest(section, {}, "README.md: Trained agents", "README.md", 0)
-    assert test.examples, "the README lost its Agent example"
-    result = doctest.DocTestRunner().run(test)
-    assert result.failed == 0
