@@ -15,10 +15,19 @@ from . import __version__
 # No markup: what is printed holds opponent specs such as ``mix:of=[frequency|markov]``, paths and
 # messages, whose brackets are text, not styles; the few styles are given as styles.
 console = Console(width=None if Console().is_terminal else 120, markup=False)
+# every error and notice goes to stderr, so that ``--json > out.json`` keeps stdout pure JSON
+err_console = Console(stderr=True, markup=False, highlight=False)
+
+DESCRIPTION = """\
+Policy gradient for repeated zero-sum matrix games (rock-paper-scissors and kin): train stochastic
+policies that adaptive opponents cannot exploit, check every gradient estimator against the exact
+gradient, and measure what a perfect opponent takes (exploitability) or the best any agent can get
+(optimum). Start with `policygrad demo`; `policygrad COMMAND --help` shows each command's options."""
 
 
 def cmd_opponents(args) -> int:
     from .opponents import describe_opponents
+    from .opponents.external import install_hint
 
     rows = describe_opponents()
     if args.json:
@@ -30,7 +39,8 @@ def cmd_opponents(args) -> int:
     table.add_column("parameters (default; allowed)")
     for r in rows:
         params = "\n".join(f"{p['name']}={p['default']} ({p['allowed']})" for p in r["parameters"]) or "-"
-        table.add_row(r["name"], r["description"], params)
+        what = r["description"] + (f"\nOutside bot, spec {r['usage']}; needs the extra: {install_hint(r['extra'])}" if r["outside"] else "")
+        table.add_row(r["name"], what, params)
     console.print(table)
     return 0
 
@@ -38,24 +48,31 @@ def cmd_opponents(args) -> int:
 def cmd_demo(args) -> int:
     """The main job: train against an adaptive opponent, evaluate, print a table, write the plots."""
     import os
-    import shutil
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from .config import TrainConfig
     from .evaluate import evaluate_checkpoint, play_opponents
+    from .files import run_maker
     from .plots import plot_run
     from .train import train
 
+    if not args.out:
+        raise ValueError("--out is an empty path; give the folder for the run and its plots (default demo-out)")
     run_dir = os.path.join(args.out, "run")
-    if os.path.exists(run_dir):
-        shutil.rmtree(run_dir)
+    # demo writes over a run it made (its own files only), never anything else
+    made_by_demo = run_maker(run_dir) == "demo"
+    if not made_by_demo and os.path.isdir(run_dir) and os.listdir(run_dir):
+        raise FileExistsError(f"{run_dir} holds files that policygrad demo did not make; demo writes only over a run it made: move them or choose another --out")
     steps = {} if args.iterations is None else {"iterations": args.iterations}
     config = TrainConfig(opponent=args.opponent, rounds=args.rounds, seed=args.seed, tensorboard=False, **steps)
     console.print(Text.assemble(("1. train", "bold"), " an MLP policy by policy gradient against ", (args.opponent, "bold"), f" ({args.rounds}-round matches)"))
     with Progress(TextColumn("train"), BarColumn(), TextColumn("it {task.completed}/{task.total}"), TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task("train", total=config.iterations, stats="")
-        result = train(config, run_dir, progress=lambda r: bar.update(task, completed=r["iteration"], stats=f"reward/round {r['reward_per_round']:+.3f}"))
+        result = train(config, run_dir, progress=lambda r: bar.update(task, completed=r["iteration"], stats=f"reward/round {r['reward_per_round']:+.3f}"), overwrite=made_by_demo, made_by="demo")
+    if result.interrupted:
+        console.print(f"interrupted: checkpoint saved after {result.iterations} iterations; run dir: {run_dir}")
+        return 130
     optimum = result.report.get("optimum")
     console.print(f"   trained in {result.seconds:.1f} s" + (f"; exact optimum against {args.opponent}: {optimum:.4f} per round" if optimum is not None else ""))
     console.print(Text.assemble(("2. evaluate", "bold"), " the trained agent and a uniformly random agent against adaptive opponents"))
@@ -71,6 +88,70 @@ def cmd_demo(args) -> int:
     for path in plot_run([run_dir], args.out):
         console.print(f"   wrote {path}")
     return 0
+
+
+def _seed(text: str) -> int:
+    """A seed: an integer in 0..2^32-1, the one rule of every command."""
+    from .limits import MAX_SEED
+
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        value = None
+    if value is None or not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"expected a seed, an integer in 0..{MAX_SEED}, got {text!r}")
+    return value
+
+
+def _at_least(low: int):
+    """An argparse type: an integer >= ``low``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text.replace("_", ""))
+        except ValueError:
+            value = None
+        if value is None or value < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}")
+        return value
+
+    parse.__name__ = f"integer >= {low}"
+    return parse
+
+
+def _finite(text: str) -> float:
+    """A finite number (no nan, no inf)."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def _path(text: str) -> str:
+    """A path: any non-empty text (an empty one would silently mean the current folder or a default)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a non-empty path, got {text!r}")
+    return text
+
+
+def _refuse_with_resume(args) -> None:
+    """``train --resume RUN_DIR`` takes the run's own config.toml: refuse options it would ignore."""
+    from dataclasses import fields
+
+    from .config import TrainConfig
+
+    given = ["--" + f.name.replace("_", "-") for f in fields(TrainConfig) if f.name != "opponent" and getattr(args, f.name, None) is not None]
+    given += [flag for flag, value in (("--config", args.config), ("--run-dir", args.run_dir)) if value is not None]
+    if given:
+        raise ValueError(
+            f"--resume continues the run in {args.resume} with its own config.toml; it cannot take {', '.join(given)} "
+            "(start a new run with --run-dir to change them)"
+        )
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -90,10 +171,13 @@ def _floats(text: str) -> tuple[float, ...]:
 def cmd_gradcheck(args) -> int:
     from rich.progress import Progress
 
+    from .files import check_writable_file
     from .gradcheck import gradcheck
     from .plots import plot_gradcheck
 
-    estimators = tuple(args.estimators.split(","))
+    if args.plot:
+        check_writable_file(args.plot, "--plot")
+    estimators = tuple(e.strip() for e in args.estimators.split(","))
     with Progress(console=console, transient=True, disable=args.json or args.quiet) as bar:
         task = bar.add_task("gradcheck", total=len(args.samples) * args.repeats)
         report = gradcheck(
@@ -175,24 +259,27 @@ def _train_config(args):
 
 def cmd_train(args) -> int:
     import os
-    import time
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from .config import read_config
-    from .files import name_part
-    from .train import train
+    from .files import run_maker
+    from .train import default_run_dir, train
 
+    if args.resume and args.overwrite:
+        raise ValueError("--resume and --overwrite exclude each other: --resume continues the run in RUN_DIR, --overwrite starts a new one in --run-dir")
     if args.resume:
         run_dir = args.resume
         cfg_path = os.path.join(run_dir, "config.toml")
         if not os.path.exists(cfg_path):
+            if run_maker(run_dir) is not None:  # killed between taking the folder and writing its config
+                raise FileNotFoundError(f"no run to resume in {run_dir}: it stopped before writing config.toml; start it again with --run-dir {run_dir}")
             raise FileNotFoundError(f"no run to resume in {run_dir} (config.toml missing)")
         # a stored config may not run outside code unless the person names the same opponent again (issue 17)
         config = read_config(cfg_path, trusted_opponent=args.opponent)
     else:
         config = _train_config(args)
-        run_dir = args.run_dir or os.path.join("runs", f"{name_part(config.opponent)}__{config.estimator}__{config.seed}__{time.strftime('%Y%m%d-%H%M%S')}")
+        run_dir = args.run_dir if args.run_dir is not None else default_run_dir(config)
     columns = (TextColumn("[bold]train"), BarColumn(), TextColumn("it {task.completed}/{task.total}"), TextColumn("{task.fields[stats]}"), TimeElapsedColumn())
     with Progress(*columns, console=console, disable=args.quiet) as bar:
         task = bar.add_task("train", total=config.iterations, stats="")
@@ -200,7 +287,7 @@ def cmd_train(args) -> int:
         def progress(row):
             bar.update(task, completed=row["iteration"], stats=f"reward/round {row['reward_per_round']:+.3f}  entropy {row['entropy']:.3f}")
 
-        result = train(config, run_dir, resume=bool(args.resume), progress=progress)
+        result = train(config, run_dir, resume=bool(args.resume), progress=progress, overwrite=args.overwrite)
     r = result.report
     status = "interrupted: checkpoint saved" if result.interrupted else "done"
     console.print(f"{status} after {result.iterations} iterations in {r['seconds']:.1f} s; run dir: {run_dir}")
@@ -227,8 +314,11 @@ def cmd_evaluate(args) -> int:
 def cmd_tournament(args) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from .files import check_writable_file
     from .tournament import plot_tournament, run_tournament, split_names, suite
 
+    if args.plot:
+        check_writable_file(args.plot, "--plot")
     opponents = split_names(args.opponents) if args.opponents else []
     for name in args.suite or []:
         opponents += [o for o in suite(name) if o not in opponents]
@@ -255,7 +345,8 @@ def cmd_tournament(args) -> int:
         table.add_column(col, justify="right" if col in ("rank", "mean", "W/D/L", "forfeits") else "left")
     for e in result.leaderboard:
         worst = f"{e['worst_opponent']} ({e['worst_mean']:+.3f})" if e["worst_opponent"] else "-"
-        table.add_row(str(e["rank"]), e["agent"], fmt(e["mean"], e["ci95"]), f"{e['wins']}/{e['draws']}/{e['losses']}", str(e["forfeits"]), worst)
+        rank = "-" if e["rank"] is None else str(e["rank"])  # no completed match: unranked
+        table.add_row(rank, e["agent"], fmt(e["mean"], e["ci95"]), f"{e['wins']}/{e['draws']}/{e['losses']}", str(e["forfeits"]), worst)
     console.print(table)
     pairs = Table(title="mean reward per round of each agent (columns) against each opponent (rows)")
     pairs.add_column("opponent")
@@ -336,9 +427,10 @@ def cmd_play(args) -> int:
 
 
 def cmd_plot(args) -> int:
+    from .files import check_writable_dir
     from .plots import plot_run
 
-    out = args.out or args.run_dirs[0]
+    out = check_writable_dir(args.out or args.run_dirs[0], "--out" if args.out else "the first run folder (the default --out)")
     for path in plot_run(args.run_dirs, out):
         console.print(f"wrote {path}")
     return 0
@@ -346,7 +438,9 @@ def cmd_plot(args) -> int:
 
 def cmd_export(args) -> int:
     from .export import export_kaggle
+    from .files import check_writable_file
 
+    check_writable_file(args.out, "-o/--out")
     path = export_kaggle(args.checkpoint, args.out, seed=args.seed)
     console.print(f"wrote {path}: a NumPy-only agent(observation, configuration) for the Kaggle rps environment", highlight=False)
     return 0
@@ -362,12 +456,12 @@ def _add_train_options(p) -> None:
         flag = "--" + f.name.replace("_", "-")
         kind = f.type
         if kind == "bool":
-            p.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=helps[f.name])
+            p.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=f"{helps[f.name]} (default: {'on' if f.default else 'off'})")
         elif kind == "tuple":
             parse = _floats if f.metadata.get("item") is float else _ints
             p.add_argument(flag, dest=f.name, type=parse, default=None, help=helps[f.name] + f" (comma-separated; default {','.join(map(str, f.default))})")
         else:
-            p.add_argument(flag, dest=f.name, type={"int": int, "float": float, "str": str}[kind], default=None, help=f"{helps[f.name]} (default {f.default})")
+            p.add_argument(flag, dest=f.name, type={"int": int, "float": _finite, "str": str}[kind], default=None, help=f"{helps[f.name]} (default {f.default})")
 
 
 def cmd_exploitability(args) -> int:
@@ -388,11 +482,19 @@ def cmd_exploitability(args) -> int:
 
 def _seeds(text: str) -> tuple[int, ...]:
     """``3`` -> seeds 0, 1, 2; ``4,7`` -> seeds 4 and 7."""
+    from .limits import MAX_SEED
+
     values = _ints(text)
     if len(values) == 1 and "," not in text:
-        if values[0] < 1:
-            raise argparse.ArgumentTypeError(f"--seeds needs a count >= 1 or a comma-separated list, got {text!r}")
+        if not 1 <= values[0] <= MAX_SEED + 1:
+            raise argparse.ArgumentTypeError(f"--seeds needs a count in 1..{MAX_SEED + 1} or a comma-separated list, got {text!r}")
         return tuple(range(values[0]))
+    bad = [v for v in values if not 0 <= v <= MAX_SEED]
+    if bad:
+        raise argparse.ArgumentTypeError(f"seeds must be integers in 0..{MAX_SEED}, got {bad[0]} in {text!r}")
+    twice = sorted({v for v in values if values.count(v) > 1})
+    if twice:
+        raise argparse.ArgumentTypeError(f"seeds must differ (a repeated seed repeats the same run and shrinks the interval for nothing), got {twice[0]} twice in {text!r}")
     return values
 
 
@@ -400,8 +502,13 @@ def cmd_compare(args) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from .baselines import CompareSettings, compare, plot_compare
+    from .files import check_writable_dir
     from .opponents import split_specs
 
+    if args.save:
+        check_writable_dir(args.save, "--save")
+    if args.plot:
+        check_writable_dir(args.plot, "--plot")
     kwargs = {"opponents": tuple(split_specs(args.opponents)), "agents": tuple(a.strip() for a in args.agents.split(",")), "seeds": args.seeds}
     if args.eval_opponents:
         kwargs["eval_opponents"] = tuple(split_specs(args.eval_opponents))
@@ -439,13 +546,21 @@ def cmd_selfplay(args) -> int:
 
     from .selfplay import SelfPlayConfig, plot_selfplay, selfplay
 
+    from .files import check_writable_dir
+    from .games import make_game
+
     games = args.game or ["rps", "weighted-rps:weights=1,2,3"]
     methods = [m.strip() for m in args.methods.split(",")]
-    results = []
-    for game in games:
-        for method in methods:
-            cfg = SelfPlayConfig(game=game, method=method, iterations=args.iterations, lr=args.lr, alpha=args.alpha, magnet_rate=args.magnet_rate, feedback=args.feedback, rounds=args.rounds, seed=args.seed)
-            results.append(selfplay(cfg))
+    configs = [
+        SelfPlayConfig(game=game, method=method, iterations=args.iterations, lr=args.lr, alpha=args.alpha, magnet_rate=args.magnet_rate, feedback=args.feedback, rounds=args.rounds, seed=args.seed)
+        for game in games for method in methods
+    ]  # fmt: skip
+    if args.plot:
+        check_writable_dir(args.plot, "--plot")
+        for game in games:
+            if make_game(game).num_actions != 3:
+                raise ValueError(f"--plot draws the simplex of a 3-action game; {game} has {make_game(game).num_actions} actions (drop --plot for it)")
+    results = [selfplay(cfg) for cfg in configs]
     plots = plot_selfplay(results, os.path.join(args.plot, "selfplay_simplex.png"), os.path.join(args.plot, "selfplay_exploitability.png")) if args.plot else []
     if args.json:
         print(json.dumps({"runs": [r.summary() for r in results], "plots": plots}, indent=2))
@@ -462,8 +577,20 @@ def cmd_selfplay(args) -> int:
     return 0
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Every option's help ends with its default, ``(default: 4)``, unless it says it already; flags
+    (off unless given), required options and options whose help says what their absence means are left as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.required or not action.option_strings or action.nargs == 0 or action.default in (None, argparse.SUPPRESS):
+            return text
+        value = ",".join(map(str, action.default)) if isinstance(action.default, (tuple, list)) else action.default
+        return f"{text} (default: {value})".lstrip().replace("%", "%%")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="policygrad", description=__doc__)
+    parser = argparse.ArgumentParser(prog="policygrad", description=DESCRIPTION, formatter_class=_HelpFormatter)
     parser.add_argument("--version", action="version", version=f"policygrad {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -498,8 +625,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a policy by stochastic gradient ascent")
     _add_train_options(p)
     p.add_argument("--config", metavar="FILE.toml", help="read options from a TOML file (command-line options win)")
-    p.add_argument("--run-dir", metavar="DIR", help="where config, metrics, events, checkpoint and report go (default runs/OPPONENT__ESTIMATOR__SEED__TIME, the spec made file-name safe)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its checkpoint")
+    p.add_argument("--run-dir", metavar="DIR", help="where config, metrics, events, checkpoint and report go (default runs/OPPONENT__ESTIMATOR__SEED__TIME-RANDOM, the spec made file-name safe; a new run needs a missing or empty folder)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its checkpoint (a run stopped before its first checkpoint restarts from iteration 0)")
+    p.add_argument("--overwrite", action="store_true", help="start a new run in a --run-dir that is not empty: policygrad's files there are replaced, other files kept (default: refuse)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 
@@ -599,13 +727,25 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError, RuntimeError) as e:
-        # the message verbatim: no markup (``[kaggle]`` is text, not a style), no wrapping
-        console.print(Text.assemble(("error:", "red"), " ", str(e)), highlight=False, soft_wrap=True)
+    except (ValueError, TypeError, RuntimeError, OSError, MemoryError) as e:
+        # one line on stderr, the message verbatim: no markup (``[kaggle]`` is text, not a style), no wrapping
+        err_console.print(Text.assemble(("error:", "red"), " ", _one_line(e)), soft_wrap=True)
         return 2
     except KeyboardInterrupt:
-        console.print("interrupted")
+        err_console.print("interrupted")
         return 130
+
+
+def _one_line(e: BaseException) -> str:
+    """An error as one line: an OSError of the system as ``PATH: reason`` (not ``[Errno 13] ...``),
+    a MemoryError as what it is, anything else its message with line breaks joined."""
+    if isinstance(e, OSError) and e.strerror and e.filename is not None:
+        text = f"{e.filename}: {e.strerror}" + (f" (with {e.filename2})" if e.filename2 is not None else "")
+    elif isinstance(e, MemoryError):
+        text = "out of memory" + (f" ({e})" if str(e) else "") + "; use smaller sizes (matches, rounds, batch, hidden layers)"
+    else:
+        text = str(e) or type(e).__name__
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
 if __name__ == "__main__":
