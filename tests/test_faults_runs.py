@@ -84,7 +84,7 @@ def test_sigint_sigterm_sighup_at_random_moments_then_resume_equal_the_uninterru
     rng = random.Random(17)
     signals = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGINT]
     for i, sig in enumerate(signals):  # four real signals, each at a random moment of training
-        proc = _start(argv + (["--run-dir", run] if i == 0 else ["--resume", run]), tmp_path)
+        proc = _start(argv + ["--run-dir", run] if i == 0 else ["--resume", run, "--quiet"], tmp_path)
         _wait_for_lock(run, proc)
         time.sleep(rng.uniform(0.0, 0.25))
         proc.send_signal(sig)
@@ -107,7 +107,7 @@ def test_sigkill_at_random_moments_even_during_checkpoint_writes_leaves_a_folder
     for i in range(3):
         # a folder killed before its config.toml was written holds no run yet: it is started again
         started = os.path.exists(os.path.join(run, "config.toml"))
-        proc = _start(argv + (["--resume", run] if started else ["--run-dir", run]), tmp_path)
+        proc = _start(["--resume", run, "--quiet"] if started else argv + ["--run-dir", run], tmp_path)
         # the first kill lands as the run starts (config, first checkpoint), the others at random
         _wait_for_lock(run, proc)
         time.sleep(0.0 if i == 0 else rng.uniform(0.0, 0.25))
@@ -214,8 +214,8 @@ def test_two_concurrent_runs_into_one_folder_one_refused_one_complete(tmp_path, 
     argv = SMALL + ["--iterations", "150"]
     first = _start(argv + ["--run-dir", run], tmp_path)
     _wait_for_lock(run, first)
-    for extra in (["--run-dir", run], ["--run-dir", run, "--overwrite"], ["--resume", run]):
-        assert main(["train", *argv, *extra]) == 2
+    for second in (argv + ["--run-dir", run], argv + ["--run-dir", run, "--overwrite"], ["--resume", run, "--quiet"]):
+        assert main(["train", *second]) == 2
         assert f"{run} is in use by pid {first.pid}" in "".join(capsys.readouterr())
     out = first.communicate(timeout=120)[0]
     assert first.returncode == 0, out
@@ -303,8 +303,9 @@ def test_demo_writes_over_only_a_run_it_made(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     os.makedirs("run")
     (tmp_path / "run" / "data.csv").write_text("1\n")
-    assert main(demo("")) == 2
-    assert "--out is an empty path" in "".join(capsys.readouterr())
+    with pytest.raises(SystemExit) as stop:
+        main(demo(""))
+    assert stop.value.code == 2 and "expected a non-empty path, got ''" in capsys.readouterr().err
     assert os.listdir(tmp_path / "run") == ["data.csv"]
 
 

@@ -77,7 +77,7 @@ def test_plain_sgd_reinforce_learns_too(tmp_path):
     [
         ({"rounds": 0}, "rounds=0 is out of range; allowed: >= 1"),
         ({"lr": -1.0}, "lr=-1.0 is out of range; allowed: > 0.0"),
-        ({"gamma": 1.5}, "gamma=1.5 is out of range; allowed: <= 1.0"),
+        ({"gamma": 1.5}, "gamma=1.5 is out of range; allowed: >= 0.0 and <= 1.0"),
         ({"estimator": "ppo"}, "estimator='ppo' is not allowed; allowed: total-return"),
         ({"opponent": "nobody"}, "unknown opponent 'nobody'; allowed: constant"),
         ({"opponent": "markov:order=9"}, "bad value '9' for parameter 'order'"),
@@ -113,10 +113,10 @@ def test_unknown_key_in_config_file_and_cli_errors(tmp_path, capsys):
     bad = tmp_path / "bad.toml"
     bad.write_text('opponent = "frequency"\nlearning_rate = 0.1\n')
     assert main(["train", "--config", str(bad), "--run-dir", str(tmp_path / "r"), "--quiet"]) == 2
-    assert "unknown key 'learning_rate'" in capsys.readouterr().out
+    assert "unknown key 'learning_rate'" in capsys.readouterr().err
     assert not os.path.exists(tmp_path / "r")  # nothing started
     assert main(["train", "--rounds", "-3", "--run-dir", str(tmp_path / "r"), "--quiet"]) == 2
-    assert "rounds=-3 is out of range" in capsys.readouterr().out
+    assert "rounds=-3 is out of range" in capsys.readouterr().err
 
 
 def test_config_file_with_command_line_override(tmp_path, capsys):
@@ -132,7 +132,7 @@ def test_existing_run_is_not_overwritten(tmp_path, capsys):
     train(cfg, str(tmp_path / "r"), with_optimum=False)
     before = (tmp_path / "r" / "checkpoint.pt").read_bytes()
     assert main(["train", "--opponent", "frequency", "--run-dir", str(tmp_path / "r"), "--quiet"]) == 2
-    assert "already holds a run" in capsys.readouterr().out
+    assert "already holds a run" in capsys.readouterr().err
     assert (tmp_path / "r" / "checkpoint.pt").read_bytes() == before
 
 
@@ -147,7 +147,7 @@ def test_default_run_dir_name_is_shell_safe(tmp_path, monkeypatch, capsys):
 
 def test_a_parameter_that_does_not_fit_the_game_stops_before_the_run_folder_is_made(tmp_path, capsys):
     assert main(["train", "--opponent", "mixed:probs=0.5,0.5", "--run-dir", str(tmp_path / "r"), "--quiet"]) == 2
-    assert "mixed: probs=[0.5, 0.5] must be 3 non-negative numbers summing to 1" in capsys.readouterr().out
+    assert "mixed: probs=[0.5, 0.5] must be 3 non-negative numbers summing to 1" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
 
 
@@ -157,7 +157,7 @@ def test_cli_prints_a_bracketed_spec_as_it_is(tmp_path, capsys):
     assert main(["evaluate", str(tmp_path / "r"), "--opponent", "mix:of=[frequency|constant]", "--matches", "20"]) == 0
     assert "vs mix:of=[frequency|constant]: " in capsys.readouterr().out
     assert main(["evaluate", str(tmp_path / "r"), "--opponent", "mix:of=[frequency|nobody]"]) == 2
-    assert "error: unknown opponent 'nobody'" in capsys.readouterr().out
+    assert "error: unknown opponent 'nobody'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "foreign"])
@@ -175,7 +175,7 @@ def test_corrupt_truncated_or_foreign_checkpoints_get_one_clear_message(tmp_path
         torch.save({"weights": torch.zeros(3)}, path)
         expected = "not a policygrad checkpoint"
     assert main(["evaluate", str(path), "--opponent", "frequency"]) == 2
-    assert expected in capsys.readouterr().out
+    assert expected in capsys.readouterr().err
 
 
 def test_checkpoint_from_another_game_is_refused(tmp_path):
@@ -198,6 +198,24 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     with pytest.raises(NonFiniteLossError, match="non-finite loss .* at iteration 2; .*last good checkpoint \\(iteration 1\\)"):
         trainer.step()
     assert (tmp_path / "checkpoint.pt").read_bytes() == good
+
+
+def test_nan_loss_names_the_checkpoint_on_disk_not_the_last_iteration(tmp_path, monkeypatch):
+    import policygrad.train as train_module
+
+    calls, real = [], train_module.entropy_bonus
+
+    def entropy_nan_at_iteration_4(logp_all):
+        calls.append(1)
+        return real(logp_all) * (float("nan") if len(calls) == 4 else 1.0)
+
+    monkeypatch.setattr(train_module, "entropy_bonus", entropy_nan_at_iteration_4)
+    with pytest.raises(NonFiniteLossError, match=r"at iteration 4; the run stopped and the last good checkpoint \(iteration 2\) is kept in "):
+        train(TrainConfig(**TINY), str(tmp_path / "r"), with_optimum=False)  # checkpoint_every 2
+    assert torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=True)["iteration"] == 2
+    with pytest.raises(NonFiniteLossError, match="no checkpoint was written"):
+        calls.clear()
+        train(TrainConfig(**TINY), None, with_optimum=False)
 
 
 def test_agent_plays_the_trained_policy_move_by_move(tmp_path):

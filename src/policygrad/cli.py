@@ -57,9 +57,7 @@ def cmd_demo(args) -> int:
     from .plots import plot_run
     from .train import train
 
-    if not args.out:
-        raise ValueError("--out is an empty path; give the folder for the run and its plots (default demo-out)")
-    run_dir = os.path.join(args.out, "run")
+    run_dir = os.path.join(args.out, "run")  # --out '' is refused by its parser
     # demo writes over a run it made (its own files only), never anything else
     made_by_demo = run_maker(run_dir) == "demo"
     if not made_by_demo and os.path.isdir(run_dir) and os.listdir(run_dir):
@@ -145,8 +143,17 @@ def _refuse_with_resume(args) -> None:
 
     from .config import TrainConfig
 
+    import os
+
+    from .config import load_toml
+
     given = ["--" + f.name.replace("_", "-") for f in fields(TrainConfig) if f.name != "opponent" and getattr(args, f.name, None) is not None]
     given += [flag for flag, value in (("--config", args.config), ("--run-dir", args.run_dir)) if value is not None]
+    cfg_path = os.path.join(args.resume, "config.toml")
+    if args.opponent is not None and os.path.isfile(cfg_path):  # --opponent only to trust the run's own (outside-code) opponent
+        stored = load_toml(cfg_path).get("opponent")
+        if not isinstance(stored, str) or args.opponent.strip() != stored.strip():
+            given.append(f"--opponent {args.opponent} (the run's opponent is {stored!r}; name it only to trust its outside code)")
     if given:
         raise ValueError(
             f"--resume continues the run in {args.resume} with its own config.toml; it cannot take {', '.join(given)} "
@@ -268,6 +275,8 @@ def cmd_train(args) -> int:
 
     if args.resume and args.overwrite:
         raise ValueError("--resume and --overwrite exclude each other: --resume continues the run in RUN_DIR, --overwrite starts a new one in --run-dir")
+    if args.resume:
+        _refuse_with_resume(args)
     if args.resume:
         run_dir = args.resume
         cfg_path = os.path.join(run_dir, "config.toml")
@@ -586,7 +595,7 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
         if "default" in text or action.required or not action.option_strings or action.nargs == 0 or action.default in (None, argparse.SUPPRESS):
             return text
         value = ",".join(map(str, action.default)) if isinstance(action.default, (tuple, list)) else action.default
-        return f"{text} (default: {value})".lstrip().replace("%", "%%")
+        return f"{text} (default: {str(value).replace('%', '%%')})".lstrip()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -600,92 +609,92 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("gradcheck", help="every estimator against the exact gradient")
     p.add_argument("--opponent", default="frequency", help="opponent spec (see `policygrad opponents`)")
-    p.add_argument("--rounds", type=int, default=4, help="T, rounds per match (exact enumeration: T <= 6)")
-    p.add_argument("--context", type=int, default=1, help="k, past rounds in the observation")
-    p.add_argument("--policy", default="mlp", choices=("mlp", "tabular", "gru"))
-    p.add_argument("--game", default="rps")
+    p.add_argument("--rounds", type=_at_least(1), default=4, help="T, rounds per match (exact enumeration: T <= 6)")
+    p.add_argument("--context", type=_at_least(0), default=1, help="k, past rounds in the observation (0..T)")
+    p.add_argument("--policy", default="mlp", choices=("mlp", "tabular", "gru"), help="the policy whose gradient is checked")
+    p.add_argument("--game", default="rps", help="rps, rpsls, weighted-rps:weights=1,2,3, matrix:rows=...")
     p.add_argument("--samples", type=_ints, default=(100, 1000, 10000, 100000), help="comma-separated m values")
-    p.add_argument("--estimators", default="total-return,reward-to-go,total-return+batch-mean,reward-to-go+per-round,reward-to-go+value,q-form")
-    p.add_argument("--repeats", type=int, default=20, help="independent estimates per (estimator, m)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--estimators", default="total-return,reward-to-go,total-return+batch-mean,reward-to-go+per-round,reward-to-go+value,q-form", help="comma-separated estimators")
+    p.add_argument("--repeats", type=_at_least(2), default=20, help="independent estimates per (estimator, m)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the policy's parameters and of the sampled matches")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--plot", metavar="FILE", help="write error against m as a PNG")
+    p.add_argument("--plot", metavar="FILE", type=_path, help="write error against m as a PNG (default: no plot)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_gradcheck)
 
     p = sub.add_parser("optimum", help="the exact best expected reward per round any agent can get against an opponent")
     p.add_argument("--opponent", required=True, help="opponent spec (see `policygrad opponents`)")
-    p.add_argument("--rounds", type=int, required=True, help="T, rounds per match (>= 1)")
+    p.add_argument("--rounds", type=_at_least(1), required=True, help="T, rounds per match (>= 1)")
     p.add_argument("--game", default="rps", help="rps, rpsls, weighted-rps:weights=1,2,3, matrix:rows=...")
-    p.add_argument("--max-states", type=int, default=2_000_000, help="refuse when one round holds more distinct states")
-    p.add_argument("--threads", type=int, default=1, help="torch threads (the levels are small tensors: 1 is usually fastest)")
+    p.add_argument("--max-states", type=_at_least(1), default=2_000_000, help="refuse when one round holds more distinct states")
+    p.add_argument("--threads", type=_at_least(1), default=1, help="torch threads (the levels are small tensors: 1 is usually fastest)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_optimum)
 
     p = sub.add_parser("train", help="train a policy by stochastic gradient ascent")
     _add_train_options(p)
-    p.add_argument("--config", metavar="FILE.toml", help="read options from a TOML file (command-line options win)")
-    p.add_argument("--run-dir", metavar="DIR", help="where config, metrics, events, checkpoint and report go (default runs/OPPONENT__ESTIMATOR__SEED__TIME-RANDOM, the spec made file-name safe; a new run needs a missing or empty folder)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its checkpoint (a run stopped before its first checkpoint restarts from iteration 0)")
+    p.add_argument("--config", metavar="FILE.toml", type=_path, help="read options from a TOML file (command-line options win; default: none)")
+    p.add_argument("--run-dir", metavar="DIR", type=_path, help="where config, metrics, events, checkpoint and report go (default runs/OPPONENT__ESTIMATOR__SEED__TIME-RANDOM, the spec made file-name safe; a new run needs a missing or empty folder)")
+    p.add_argument("--resume", metavar="RUN_DIR", type=_path, help="continue the run in RUN_DIR from its checkpoint (a run stopped before its first checkpoint restarts from iteration 0; default: a new run)")
     p.add_argument("--overwrite", action="store_true", help="start a new run in a --run-dir that is not empty: policygrad's files there are replaced, other files kept (default: refuse)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="play a checkpoint against an opponent")
-    p.add_argument("checkpoint", help="checkpoint.pt or its run directory")
-    p.add_argument("--opponent", required=True, help="opponent spec")
-    p.add_argument("--matches", type=int, default=1000)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("checkpoint", type=_path, help="checkpoint.pt or its run directory")
+    p.add_argument("--opponent", required=True, help="opponent spec (see `policygrad opponents`)")
+    p.add_argument("--matches", type=_at_least(1), default=1000, help="matches played (the rounds per match are the checkpoint's)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of both sides' draws")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("export", help="write a checkpoint as a self-contained agent file (kaggle: NumPy only)")
     p.add_argument("target", choices=("kaggle",), help="kaggle: agent(observation, configuration) for the Kaggle rps environment")
-    p.add_argument("checkpoint", help="checkpoint.pt or its run directory")
-    p.add_argument("-o", "--out", required=True, metavar="FILE", help="the agent file to write, e.g. agent.py")
-    p.add_argument("--seed", type=int, default=None, help="seed of the agent's NumPy generator each match (default: fresh entropy)")
+    p.add_argument("checkpoint", type=_path, help="checkpoint.pt or its run directory")
+    p.add_argument("-o", "--out", required=True, metavar="FILE", type=_path, help="the agent file to write, e.g. agent.py")
+    p.add_argument("--seed", type=_seed, default=None, help="seed of the agent's NumPy generator each match (default: fresh entropy)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("plot", help="learning curve, action probabilities and simplex of runs")
-    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
-    p.add_argument("--out", metavar="DIR", help="where the PNGs go (default: the first run dir)")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", type=_path, help="run folders written by policygrad train")
+    p.add_argument("--out", metavar="DIR", type=_path, help="where the PNGs go (default: the first run dir)")
     p.set_defaults(func=cmd_plot)
 
     p = sub.add_parser("demo", help="the main job: train against an adaptive opponent, evaluate, table, plots")
-    p.add_argument("--opponent", default="frequency")
-    p.add_argument("--rounds", type=int, default=50)
-    p.add_argument("--iterations", type=int, default=None, help="gradient steps (default: the trainer's, 250)")
-    p.add_argument("--matches", type=int, default=500)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="demo-out", help="folder for the run and its plots")
+    p.add_argument("--opponent", default="frequency", help="the adaptive opponent the agent trains against")
+    p.add_argument("--rounds", type=_at_least(1), default=50, help="T, rounds per match")
+    p.add_argument("--iterations", type=_at_least(1), default=None, help="gradient steps (default: the trainer's, 250)")
+    p.add_argument("--matches", type=_at_least(1), default=500, help="evaluation matches per opponent")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of training and evaluation")
+    p.add_argument("--out", default="demo-out", type=_path, help="folder for the run and its plots")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("tournament", help="every agent against every opponent: leaderboard, JSON, heat map")
     p.add_argument("--agents", required=True, help="comma-separated: registered players (uniform, ...), checkpoint paths or opponent specs")
-    p.add_argument("--opponents", help="comma-separated opponent specs, e.g. frequency,roshambo:bot=iocainebot,kaggle:path=agent.py")
-    p.add_argument("--suite", action="append", choices=("roshambo", "kaggle"), help="add a field of outside bots (repeatable)")
-    p.add_argument("--rounds", type=int, default=1000, help="rounds per match")
-    p.add_argument("--seeds", type=int, default=3, help="matches per (agent, opponent) pair, seeds 0..S-1")
-    p.add_argument("--game", default="rps")
-    p.add_argument("--jobs", type=int, default=None, help="worker processes (default: the number of CPUs; 1: no subprocesses)")
+    p.add_argument("--opponents", help="comma-separated opponent specs, e.g. frequency,roshambo:bot=iocainebot,kaggle:path=agent.py (default: none; give --opponents and/or --suite)")
+    p.add_argument("--suite", action="append", choices=("roshambo", "kaggle"), help="add a field of outside bots (repeatable; default: none)")
+    p.add_argument("--rounds", type=_at_least(1), default=1000, help="rounds per match (at most 1,000,000)")
+    p.add_argument("--seeds", type=_at_least(1), default=3, help="matches per (agent, opponent) pair, seeds 0..S-1")
+    p.add_argument("--game", default="rps", help="rps, rpsls, weighted-rps:weights=1,2,3, matrix:rows=...")
+    p.add_argument("--jobs", type=_at_least(1), default=None, help="worker processes (default: the number of CPUs; 1: no subprocesses)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--plot", metavar="FILE", help="write a heat map PNG")
-    p.add_argument("--move-timeout", type=float, default=None, metavar="SECONDS", help="a side slower than this in a round forfeits the match (default: no limit)")
+    p.add_argument("--plot", metavar="FILE", type=_path, help="write a heat map PNG (default: no heat map)")
+    p.add_argument("--move-timeout", type=_finite, default=None, metavar="SECONDS", help="a side slower than this in a round forfeits the match (default: no limit)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_tournament)
 
     p = sub.add_parser("play", help="play rock, paper or scissors against an agent in the terminal")
     p.add_argument("agent", nargs="?", default="uniform", help="a checkpoint, a registered player or an opponent spec (default uniform)")
-    p.add_argument("--rounds", type=int, default=None, help="stop after N rounds (default: until Ctrl-D)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the agent's draws")
-    p.add_argument("--game", default="rps")
+    p.add_argument("--rounds", type=_at_least(1), default=None, help="stop after N rounds (default: until Ctrl-D)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the agent's draws")
+    p.add_argument("--game", default="rps", help="rps, rpsls, weighted-rps:weights=1,2,3, matrix:rows=...")
     p.set_defaults(func=cmd_play)
     p = sub.add_parser("exploitability", help="how much a perfect adaptive opponent takes from a checkpoint's agent, per round")
-    p.add_argument("checkpoint", help="checkpoint.pt (policy-gradient or baseline) or its run directory")
-    p.add_argument("--max-states", type=int, default=2_000_000, help="above this many states in one round, fall back to the approximate method")
-    p.add_argument("--iterations", type=int, default=300, help="approximate method (recurrent policies): the best-response learner's iterations")
-    p.add_argument("--safety", type=float, default=None, metavar="EPS", help="measure the agent played safely with a budget of EPS points (policygrad.safety)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("checkpoint", type=_path, help="checkpoint.pt (policy-gradient or baseline) or its run directory")
+    p.add_argument("--max-states", type=_at_least(1), default=2_000_000, help="above this many states in one round, fall back to the approximate method")
+    p.add_argument("--iterations", type=_at_least(1), default=300, help="approximate method (recurrent policies): the best-response learner's iterations")
+    p.add_argument("--safety", type=_finite, default=None, metavar="EPS", help="measure the agent played safely with a budget of EPS points (policygrad.safety; default: as trained)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the approximate method's learner and evaluation")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_exploitability)
 
@@ -695,13 +704,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=_seeds, default=(0, 1, 2), help="a count S (seeds 0..S-1) or a comma-separated list (default 3)")
     p.add_argument("--eval-opponents", default=None, help="opponents each trained agent meets (default: the training ones plus best-response, frequency, markov, exploiter)")
     p.add_argument("--game", default=None, help="default rps")
-    p.add_argument("--rounds", type=int, default=None, help="T (default 20)")
-    p.add_argument("--context", type=int, default=None, help="k (default 1)")
-    p.add_argument("--iterations", type=int, default=None, help="training batches per agent (default 100)")
-    p.add_argument("--batch", type=int, default=None, help="matches per batch (default 64)")
-    p.add_argument("--matches", type=int, default=None, help="evaluation matches (default 500)")
-    p.add_argument("--save", metavar="DIR", help="write every trained agent as a checkpoint (Agent.load reads them)")
-    p.add_argument("--plot", metavar="DIR", help="write DIR/compare.png")
+    p.add_argument("--rounds", type=_at_least(1), default=None, help="T (default 20)")
+    p.add_argument("--context", type=_at_least(0), default=None, help="k (default 1)")
+    p.add_argument("--iterations", type=_at_least(1), default=None, help="training batches per agent (default 100)")
+    p.add_argument("--batch", type=_at_least(1), default=None, help="matches per batch (default 64)")
+    p.add_argument("--matches", type=_at_least(1), default=None, help="evaluation matches (default 500)")
+    p.add_argument("--save", metavar="DIR", type=_path, help="write every trained agent as a checkpoint (Agent.load reads them; default: not saved)")
+    p.add_argument("--plot", metavar="DIR", type=_path, help="write DIR/compare.png (default: no plot)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_compare)
@@ -709,16 +718,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("selfplay", help="two policy-gradient learners against each other: gradient ascent circles, MMD converges")
     p.add_argument("--game", action="append", help="a game (repeat for several; default rps and weighted-rps:weights=1,2,3)")
     p.add_argument("--methods", default="gradient,entropy,mmd", help="comma-separated: gradient, entropy, mmd")
-    p.add_argument("--iterations", type=int, default=2000)
-    p.add_argument("--lr", type=float, default=0.1, help="eta, the step size")
-    p.add_argument("--alpha", type=float, default=0.5, help="entropy / mmd regularisation weight")
-    p.add_argument("--magnet-rate", type=float, default=0.05, help="mmd: how fast the magnet follows the policy")
+    p.add_argument("--iterations", type=_at_least(1), default=2000, help="simultaneous updates of both players")
+    p.add_argument("--lr", type=_finite, default=0.1, help="eta, the step size")
+    p.add_argument("--alpha", type=_finite, default=0.5, help="entropy / mmd regularisation weight")
+    p.add_argument("--magnet-rate", type=_finite, default=0.05, help="mmd: how fast the magnet follows the policy")
     p.add_argument("--feedback", default="exact", choices=("exact", "sampled"), help="exact expected payoffs, or rounds played in the PettingZoo env")
-    p.add_argument("--rounds", type=int, default=10, help="sampled feedback: rounds per iteration")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--plot", metavar="DIR", help="write DIR/selfplay_simplex.png and DIR/selfplay_exploitability.png")
+    p.add_argument("--rounds", type=_at_least(1), default=10, help="sampled feedback: rounds per iteration")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the sampled play")
+    p.add_argument("--plot", metavar="DIR", type=_path, help="write DIR/selfplay_simplex.png and DIR/selfplay_exploitability.png (default: no plots)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_selfplay)
+    for command in sub.choices.values():  # every sub-command's help shows its defaults
+        command.formatter_class = _HelpFormatter
     return parser
 
 

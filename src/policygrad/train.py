@@ -107,6 +107,7 @@ class Trainer:
         self.agent_generator = torch.Generator().manual_seed(config.seed + 1)
         self.iteration = 0
         self.optimum = optimum
+        self.saved_iteration: int | None = None  # the iteration of the checkpoint this trainer wrote or read last
 
     # -- checkpoints ------------------------------------------------------------------------------
     def state(self) -> dict:
@@ -134,11 +135,14 @@ class Trainer:
         self.engine.generator.set_state(data["rng"]["engine"])
         self.agent_generator.set_state(data["rng"]["agent"])
         self.iteration = int(data["iteration"])
+        self.saved_iteration = self.iteration
 
     def save(self) -> str | None:
         if self.run_dir is None:
             return None
-        return save_checkpoint(os.path.join(self.run_dir, "checkpoint.pt"), self.state())
+        path = save_checkpoint(os.path.join(self.run_dir, "checkpoint.pt"), self.state())
+        self.saved_iteration = self.iteration
+        return path
 
     # -- one step of gradient ascent --------------------------------------------------------------
     def step(self) -> dict:
@@ -155,10 +159,8 @@ class Trainer:
         ent_weight = cfg.ent_weight(self.iteration)
         loss = loss_pi - ent_weight * ent + cfg.vf_coef * loss_v
         if not torch.isfinite(loss):
-            raise NonFiniteLossError(
-                f"non-finite loss ({float(loss.detach())}) at iteration {self.iteration + 1}; the run stopped and the last good checkpoint "
-                f"(iteration {self.iteration}) is kept" + (f" in {self.run_dir}" if self.run_dir else "")
-            )
+            kept = f"the last good checkpoint (iteration {self.saved_iteration}) is kept in {self.run_dir}" if self.saved_iteration is not None else "no checkpoint was written"
+            raise NonFiniteLossError(f"non-finite loss ({float(loss.detach())}) at iteration {self.iteration + 1}; the run stopped and {kept}")
         self.optimizer.zero_grad()
         loss.backward()
         params = [p for g in self.optimizer.param_groups for p in g["params"]]
@@ -346,10 +348,8 @@ def _run(trainer: Trainer, run_dir: str | None, action: str | None, stop: _StopO
         if out and fh.tell() == 0:
             out.writeheader()
             fh.flush()
-        saved = trainer.iteration if action == "resume" else None
-        if run_dir and saved is None:
+        if run_dir and trainer.saved_iteration is None:
             trainer.save()  # the first checkpoint, at iteration 0: a folder of ours always resumes
-            saved = 0
         writer = _tensorboard(run_dir) if (run_dir and config.tensorboard) else None
         while trainer.iteration < config.iterations:
             if stop.signal is not None or (stop_after is not None and done_here >= stop_after):
@@ -367,13 +367,12 @@ def _run(trainer: Trainer, run_dir: str | None, action: str | None, stop: _StopO
                 progress(row)
             if trainer.iteration % config.checkpoint_every == 0:
                 trainer.save()
-                saved = trainer.iteration
     finally:
         if fh:
             fh.close()
         if writer:
             writer.close()
-    if run_dir and saved != trainer.iteration:
+    if run_dir and trainer.saved_iteration != trainer.iteration:
         trainer.save()  # the last completed iteration (never a half-done one)
     report = {
         "config": config.to_dict(),
