@@ -47,7 +47,9 @@ from typing import Callable
 import numpy as np
 import torch
 
+from .errors import StateSpaceTooLarge
 from .games import Game, make_game
+from .limits import available_memory, check_size
 from .opponents import Opponent, make_opponent
 from .opponents.mix import Mix
 from .opponents.predictive import Frequency, Markov
@@ -59,6 +61,9 @@ DEFAULT_MAX_STATES = 2_000_000
 DEFAULT_MAX_BYTES = 4 * 2**30
 """The memory :func:`optimum` may plan to use (stored levels plus one level's branching), in bytes."""
 _BRUTE_FORCE_MAX_NODES = 2_000_000
+_LEVEL_BYTES = 512
+"""The least memory one round (level) of :func:`optimum` keeps, in bytes: one state's q and child
+rows plus two tensor objects (measured: 440 bytes per round against ``constant``, one state each)."""
 _POSTERIOR_GRID = 2.0**40
 """A population's posterior enters the state key rounded to multiples of 2^-40 (about 9e-13):
 the same posterior reached through the updates in another order can differ in its last bits, and
@@ -287,10 +292,14 @@ def _float_codes(col_M: torch.Tensor) -> torch.Tensor:
 # -- the dynamic programme -----------------------------------------------------------------------
 
 
-def _too_big(what: str, level: int, count: int, nbytes: int, limit: str) -> ValueError:
-    return ValueError(
+def _too_big(what: str, level: int, count: int, nbytes: int, limit_name: str, limit: int) -> StateSpaceTooLarge:
+    return StateSpaceTooLarge(
         f"optimum: too large after {level} rounds: {what} {count:,} (about {nbytes / 2**30:.2f} GiB); "
-        f"limit {limit}. Use fewer rounds, or raise max_states / max_bytes if the machine has the memory."
+        f"limit {limit_name}={limit:,}. Use fewer rounds, or raise max_states / max_bytes if the machine has the memory.",
+        level,
+        count,
+        limit,
+        limit_name,
     )
 
 
@@ -307,6 +316,12 @@ def _solve(
     rounds = _check_int("rounds", rounds, 1)
     max_states = _check_int("max_states", max_states, 1)
     max_bytes = _check_int("max_bytes", max_bytes, 1)
+    # every round keeps at least one state and two tensors: refuse a horizon that cannot fit, before building anything
+    memory = available_memory()
+    check_size(
+        f"optimum over {rounds:,} rounds (at least {_LEVEL_BYTES} bytes per round)", float(rounds) * _LEVEL_BYTES,
+        min(max_bytes, memory), f"max_bytes={max_bytes:,}" if max_bytes <= memory else "available memory", hint="Use fewer rounds",
+    )
     game = make_game(game)
     opponent = _fresh(opponent_spec)
     comps = _components(opponent)
@@ -339,7 +354,7 @@ def _solve(
         m_n = len(s_P) * a_n
         need = stored + m_n * row_bytes
         if need > max_bytes:
-            raise _too_big("branching into the next round needs histories", t + 1, m_n, need, f"max_bytes={max_bytes:,}")
+            raise _too_big("branching into the next round needs histories", t + 1, m_n, need, "max_bytes", max_bytes)
         parent_M = s_P.repeat_interleave(a_n)
         o_M = o_P.repeat_interleave(a_n)
         a_M = torch.arange(a_n).repeat(len(s_P))
@@ -359,7 +374,7 @@ def _solve(
             cols.append((post_MK * _POSTERIOR_GRID).round() if compact else post_MK)
         inverse_M, u_n = _row_ids(cols, m_n)
         if u_n > max_states:
-            raise _too_big("distinct states", t + 1, u_n, u_n * (row_bytes + stored_per_state), f"max_states={max_states:,}")
+            raise _too_big("distinct states", t + 1, u_n, u_n * (row_bytes + stored_per_state), "max_states", max_states)
         first_U = torch.full((u_n,), m_n, dtype=torch.long).scatter_reduce_(0, inverse_M, torch.arange(m_n), "amin")
         for member in members:
             member.select(first_U)
@@ -421,7 +436,8 @@ def optimum(
         an :class:`OptimumResult`.
     Raises:
         ValueError: a bad argument (naming it and what is allowed), or a problem too large for
-        the limits (naming the round, the count, the bytes and the limit).
+        the limits (naming the round, the count, the bytes and the limit): then the subclass
+        :class:`~policygrad.errors.StateSpaceTooLarge`, with ``round``, ``count`` and ``limit``.
 
     See also: :func:`brute_force_optimum`, the same recursion without deduplication, for tiny T.
     """

@@ -22,9 +22,12 @@ learner plays against it).
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
 from .. import encoding
+from ..errors import StateSpaceTooLarge
 from .base import Opponent
 
 
@@ -39,17 +42,35 @@ class BestResponse(Opponent):
 
     def __init__(self, policy=None, context: int = 1, counts: bool = False, rounds: int | None = None, **values) -> None:
         super().__init__(**values)
-        self.policy = None
+        self.policy, self.planned_game = None, None
         if policy is not None:
             self.attach(policy, context, counts, rounds)
 
     def attach(self, policy, context: int, counts: bool, rounds: int | None) -> "BestResponse":
         """Give it the agent's policy and observation layout (K context rounds, counts, the horizon T
-        of the round feature; None: the engine's number of rounds, known at the first reset)."""
+        of the round feature; None: the engine's number of rounds, known at the first reset).
+
+        Raises:
+            StateSpaceTooLarge: the game is known (an engine was built with this opponent) and the
+                policy's MDP has too many states to solve (see :func:`policygrad.exploitability.check_state_space`).
+        """
         if getattr(policy, "recurrent", False):
             raise ValueError("best-response needs a feed-forward policy (it solves the MDP over the policy's context); this one is recurrent")
         self.policy, self.context, self.counts, self.rounds = policy, context, counts, rounds
+        self._check_size()
         return self
+
+    def check_game(self, game) -> None:
+        """Remember the game to be played, and refuse at once a policy whose MDP is too large for it."""
+        self.planned_game = game
+        self._check_size()
+
+    def _check_size(self) -> None:
+        from ..exploitability import check_state_space
+
+        if self.policy is not None and self.rounds is not None and self.planned_game is not None:
+            with _explained():
+                check_state_space(self.rounds, self.planned_game.num_actions, self.context, self.counts)
 
     def _reset(self, generator) -> None:
         from ..exploitability import best_response
@@ -65,11 +86,8 @@ class BestResponse(Opponent):
         was_training = getattr(self.policy, "training", False)
         self.policy.eval()
         try:
-            self.table = best_response(self.policy, self.game, rounds, self.context, self.counts)
-        except ValueError as e:
-            if "states" not in str(e):
-                raise
-            raise ValueError(f"best-response cannot solve this policy's MDP exactly ({e}); train it with --no-counts or fewer rounds") from None
+            with _explained():
+                self.table = best_response(self.policy, self.game, rounds, self.context, self.counts)
         finally:
             self.policy.train(was_training)
         self.ctx = encoding.empty_context(self.n, self.context)
@@ -82,6 +100,15 @@ class BestResponse(Opponent):
     def update(self, own_moves, agent_moves) -> None:
         super().update(own_moves, agent_moves)
         self.ctx = encoding.record_round(self.ctx, self.move_counts if self.counts else None, agent_moves, own_moves, self.num_actions)
+
+
+@contextlib.contextmanager
+def _explained():
+    """Re-raise the exact DP's refusal, same type and attributes, saying that best-response met it."""
+    try:
+        yield
+    except StateSpaceTooLarge as e:
+        raise StateSpaceTooLarge(f"best-response cannot solve the agent's MDP exactly: {e}", e.round, e.count, e.limit, e.limit_name) from None
 
 
 class PolicyOpponent(Opponent):
