@@ -6,6 +6,7 @@ parameters, tensor for tensor (``torch.equal``), and the same metric rows, one p
 """
 
 import csv
+import json
 import os
 import random
 import re
@@ -26,7 +27,7 @@ from policygrad.files import RUN_MARKER, RunDirInUseError, RunLock, run_maker
 from policygrad.train import default_run_dir, train
 
 CLI = [sys.executable, "-m", "policygrad.cli"]
-# ~11 ms per iteration on an idle core: a run of 120 iterations trains for ~1.3 s after ~2 s of imports
+# ~11 ms per iteration on an idle core: a run of 120 iterations trains for ~1.3 s after ~3 s of start
 SMALL = "--opponent frequency --batch 32 --rounds 10 --hidden 16 --seed 3 --no-tensorboard --quiet".split()
 TINY = dict(opponent="frequency", rounds=5, context=1, batch=16, iterations=6, checkpoint_every=2, tensorboard=False, hidden=(8,))
 
@@ -69,6 +70,13 @@ def _wait_for_lock(run_dir, proc, timeout=120.0):
         time.sleep(0.002)
 
 
+def _moment(rng, whole) -> float:
+    """A random moment within the first 15% of a run's training time (measured on the run ``whole``),
+    so that four of them in a row land before the run ends, on a slow machine or a fast one."""
+    with open(os.path.join(whole, "report.json")) as fh:
+        return rng.uniform(0.0, 0.15) * json.load(fh)["seconds"]
+
+
 def _temp_files(run_dir):
     return [n for n in os.listdir(run_dir) if n.startswith(".tmp-")]
 
@@ -86,7 +94,7 @@ def test_sigint_sigterm_sighup_at_random_moments_then_resume_equal_the_uninterru
     for i, sig in enumerate(signals):  # four real signals, each at a random moment of training
         proc = _start(argv + ["--run-dir", run] if i == 0 else ["--resume", run, "--quiet"], tmp_path)
         _wait_for_lock(run, proc)
-        time.sleep(rng.uniform(0.0, 0.25))
+        time.sleep(_moment(rng, tmp_path / "whole"))
         proc.send_signal(sig)
         out = proc.communicate(timeout=120)[0]
         assert proc.returncode == 130, (sig, out)
@@ -110,7 +118,7 @@ def test_sigkill_at_random_moments_even_during_checkpoint_writes_leaves_a_folder
         proc = _start(["--resume", run, "--quiet"] if started else argv + ["--run-dir", run], tmp_path)
         # the first kill lands as the run starts (config, first checkpoint), the others at random
         _wait_for_lock(run, proc)
-        time.sleep(0.0 if i == 0 else rng.uniform(0.0, 0.25))
+        time.sleep(0.0 if i == 0 else _moment(rng, tmp_path / "whole"))
         proc.kill()
         proc.communicate(timeout=120)
         assert proc.returncode == -signal.SIGKILL
@@ -211,7 +219,7 @@ def test_an_ignored_signal_stays_ignored_and_train_runs_outside_the_main_thread(
 
 def test_two_concurrent_runs_into_one_folder_one_refused_one_complete(tmp_path, capsys):
     run = str(tmp_path / "r")
-    argv = SMALL + ["--iterations", "150"]
+    argv = SMALL + ["--iterations", "300"]  # ~3 s: long enough for three attempts to meet it
     first = _start(argv + ["--run-dir", run], tmp_path)
     _wait_for_lock(run, first)
     for second in (argv + ["--run-dir", run], argv + ["--run-dir", run, "--overwrite"], ["--resume", run, "--quiet"]):
@@ -219,8 +227,8 @@ def test_two_concurrent_runs_into_one_folder_one_refused_one_complete(tmp_path, 
         assert f"{run} is in use by pid {first.pid}" in "".join(capsys.readouterr())
     out = first.communicate(timeout=120)[0]
     assert first.returncode == 0, out
-    assert _checkpoint(run)["iteration"] == 150
-    assert [int(r["iteration"]) for r in _metric_rows(run)] == list(range(1, 151))
+    assert _checkpoint(run)["iteration"] == 300
+    assert [int(r["iteration"]) for r in _metric_rows(run)] == list(range(1, 301))
     with RunLock(run):  # free again once the run ended
         pass
     with RunLock(run):
