@@ -203,7 +203,7 @@ def _optimum_or_none(config: TrainConfig) -> float | None:
 class _StopOnSignals:
     """For the duration of a ``with``: SIGINT, SIGTERM and SIGHUP ask the run to stop.
 
-    The first signal only sets ``signal`` (the loop stops between iterations); a second one raises
+    The first signal only sets ``received`` (the loop stops between iterations); a second one raises
     KeyboardInterrupt at once. Installed only in the main thread (Python runs handlers there), and
     not over a signal that is ignored (``nohup`` ignores SIGHUP: the run keeps going); the previous
     handlers come back on exit.
@@ -212,7 +212,7 @@ class _StopOnSignals:
     SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
     def __init__(self) -> None:
-        self.signal: int | None = None
+        self.received: int | None = None  # the first signal's number
         self._previous: dict = {}
 
     def __enter__(self) -> "_StopOnSignals":
@@ -223,9 +223,9 @@ class _StopOnSignals:
         return self
 
     def _handle(self, signum, frame) -> None:
-        if self.signal is not None:
+        if self.received is not None:
             raise KeyboardInterrupt
-        self.signal = signum
+        self.received = signum
 
     def __exit__(self, *exc) -> None:
         for sig, handler in self._previous.items():
@@ -352,7 +352,7 @@ def _run(trainer: Trainer, run_dir: str | None, action: str | None, stop: _StopO
             trainer.save()  # the first checkpoint, at iteration 0: a folder of ours always resumes
         writer = _tensorboard(run_dir) if (run_dir and config.tensorboard) else None
         while trainer.iteration < config.iterations:
-            if stop.signal is not None or (stop_after is not None and done_here >= stop_after):
+            if stop.received is not None or (stop_after is not None and done_here >= stop_after):
                 interrupted = True
                 break
             row = trainer.step()
