@@ -65,7 +65,7 @@ def test_trained_against_best_response_pg_is_nearly_unexploitable_and_the_baseli
 
 def test_bad_input(capsys):
     assert main(["compare", "--agents", "pg,sarsa"]) == 2
-    assert "sarsa" in capsys.readouterr().out
+    assert "sarsa" in capsys.readouterr().err
     assert main(["compare", "--opponents", "nobody"]) == 2
     assert main(["exploitability", "/nonexistent/checkpoint.pt"]) == 2
     with pytest.raises(SystemExit):

@@ -144,7 +144,7 @@ def test_cli_export(checkpoints, tmp_path, capsys):
     mod = _load(str(out), "exported_cli")
     assert mod.SEED == 2 and mod.POLICY == "tabular"
     assert main(["export", "kaggle", str(tmp_path / "nope.pt"), "-o", str(tmp_path / "x.py")]) == 2
-    assert "checkpoint not found" in capsys.readouterr().out
+    assert "checkpoint not found" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["export", "onnx", checkpoints["tabular"], "-o", str(out)])
 

@@ -456,7 +456,7 @@ def test_registry_lists_every_opponent():
         "markov", "pattern", "exploiter", "q-learner", "pg-learner", "mix",
     ]  # fmt: skip
     rows = describe_opponents()
-    assert [row["name"] for row in rows] == list(REGISTRY)
+    assert [row["name"] for row in rows] == list(REGISTRY) + ["roshambo", "kaggle"]  # the outside bots last
     for cls in OPPONENTS:
         assert cls.description() and not cls.description().startswith(" ")
         assert cls.memory_depth >= 0 and isinstance(cls.stochastic, bool) and isinstance(cls.adaptive, bool)

@@ -294,10 +294,13 @@ def test_cli_optimum(capsys):
     assert cli.main(["optimum", "--opponent", "mixed:probs=0.5,0.3,0.2", "--rounds", "3", "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
     assert close(d["value_per_round"], 0.3) and d["states_per_level"] == [1, 1, 1]
-    assert cli.main(["optimum", "--opponent", "frequency", "--rounds", "0"]) == 2
-    assert "rounds must be an integer >= 1, got 0" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as stop:  # refused by the parser, before any work
+        cli.main(["optimum", "--opponent", "frequency", "--rounds", "0"])
+    assert stop.value.code == 2 and "--rounds: expected an integer >= 1, got '0'" in capsys.readouterr().err
     # a spec in brackets is printed as it is (no console markup), threads are restored by the fixture
     assert cli.main(["optimum", "--opponent", "mix:of=[constant|constant:move=1]", "--rounds", "4", "--threads", "1"]) == 0
     out = capsys.readouterr().out.replace("\n", " ")
     assert "mix:of=[constant|constant:move=1]" in out and "0.8750 per round" in out and "posterior" in out
-    assert cli.main(["optimum", "--opponent", "frequency", "--rounds", "3", "--threads", "0"]) == 2
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["optimum", "--opponent", "frequency", "--rounds", "3", "--threads", "0"])
+    assert stop.value.code == 2 and "--threads: expected an integer >= 1, got '0'" in capsys.readouterr().err

@@ -189,7 +189,7 @@ def test_cli_json_and_plot(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "leaderboard" in out and "uniform" in out and "frequency" in out
     assert cli.main(["tournament", "--agents", "uniform"]) == 2
-    assert "no opponents" in capsys.readouterr().out
+    assert "no opponents" in capsys.readouterr().err
 
 
 @needs_spiel
@@ -207,7 +207,7 @@ def test_kaggle_suite_runs_or_names_the_extra(capsys):
     argv = ["tournament", "--suite", "kaggle", "--agents", "constant:move=0", "--rounds", "20", "--seeds", "1", "--jobs", "1", "--json"]
     if not HAS_KAGGLE:
         assert cli.main(argv) == 2
-        assert "pip install 'policygrad[kaggle]'" in capsys.readouterr().out
+        assert "pip install 'policygrad[kaggle]'" in capsys.readouterr().err
         return
     assert cli.main(argv) == 0
     data = json.loads(capsys.readouterr().out)

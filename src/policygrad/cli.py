@@ -185,7 +185,7 @@ def cmd_gradcheck(args) -> int:
     if args.plot:
         check_writable_file(args.plot, "--plot")
     estimators = tuple(e.strip() for e in args.estimators.split(","))
-    with Progress(console=console, transient=True, disable=args.json or args.quiet) as bar:
+    with Progress(console=console, transient=True, disable=args.json or args.quiet or not console.is_terminal) as bar:
         task = bar.add_task("gradcheck", total=len(args.samples) * args.repeats)
         report = gradcheck(
             args.opponent, args.rounds, args.context, args.policy, args.samples, estimators, args.repeats, args.seed, args.game,
@@ -334,7 +334,7 @@ def cmd_tournament(args) -> int:
     if not opponents:
         raise ValueError("no opponents: give --opponents SPEC,... and/or --suite roshambo|kaggle")
     columns = (TextColumn("[bold]tournament"), BarColumn(), MofNCompleteColumn(), TextColumn("matches"), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True, disable=args.json or args.quiet) as bar:
+    with Progress(*columns, console=console, transient=True, disable=args.json or args.quiet or not console.is_terminal) as bar:
         task = bar.add_task("tournament", total=None)
         result = run_tournament(
             split_names(args.agents), opponents, args.rounds, args.seeds, args.game, args.jobs,
@@ -526,7 +526,7 @@ def cmd_compare(args) -> int:
             kwargs[name] = getattr(args, name)
     settings = CompareSettings(**kwargs)
     columns = (TextColumn("[bold]compare"), BarColumn(), TextColumn("{task.completed}/{task.total} {task.fields[label]}", markup=False), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True, disable=args.json or args.quiet) as bar:
+    with Progress(*columns, console=console, transient=True, disable=args.json or args.quiet or not console.is_terminal) as bar:
         task = bar.add_task("compare", total=None, label="")
         report = compare(settings, progress=lambda done, total, label: bar.update(task, completed=done, total=total, label=label), save_dir=args.save)
     if args.plot:

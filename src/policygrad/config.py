@@ -6,8 +6,11 @@ Only the CLI parses argv; this module reads and writes TOML and checks every val
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 from dataclasses import dataclass, fields
+
+from .limits import MAX_SEED
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -46,7 +49,7 @@ class TrainConfig:
     max_grad_norm: float = dataclasses.field(default=1.0, metadata={"help": "gradient clipping (0: off)", "low": 0.0})
     iterations: int = dataclasses.field(default=250, metadata={"help": "gradient steps", "low": 1})
     batch: int = dataclasses.field(default=256, metadata={"help": "N, matches per iteration", "low": 1})
-    seed: int = dataclasses.field(default=0, metadata={"help": "seed of every generator", "low": 0})
+    seed: int = dataclasses.field(default=0, metadata={"help": "seed of every generator", "low": 0, "high": MAX_SEED})
     checkpoint_every: int = dataclasses.field(default=25, metadata={"help": "iterations between checkpoints", "low": 1})
     tensorboard: bool = dataclasses.field(default=True, metadata={"help": "write TensorBoard events"})
     threads: int = dataclasses.field(default=1, metadata={"help": "torch CPU threads (0: torch's default); small batches run fastest on 1", "low": 0})
@@ -116,16 +119,14 @@ def _check(f, value) -> None:
         len(value) == 2 and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in value) and 0.0 <= value[0] <= value[1] <= 1.0
     ):
         raise ValueError(f"ent_anneal must be two fractions start,end with 0 <= start <= end <= 1, got {list(value)!r}")
-    if isinstance(value, float) and value != value:
-        raise ValueError(f"{name} must be a number, got NaN")
+    bounds = [f">= {meta['low']}" if "low" in meta else "", f"> {meta['low_open']}" if "low_open" in meta else "", f"<= {meta['high']}" if "high" in meta else ""]
+    allowed = " and ".join(b for b in bounds if b)
+    if isinstance(value, float) and not math.isfinite(value):  # inf passes every bound below; NaN fails none of them
+        raise ValueError(f"{name} must be a finite number, got {value!r}" + (f"; allowed: {allowed}" if allowed else ""))
     if "choices" in meta and value not in meta["choices"]:
         raise ValueError(f"{name}={value!r} is not allowed; allowed: {', '.join(meta['choices'])}")
-    if "low" in meta and value < meta["low"]:
-        raise ValueError(f"{name}={value!r} is out of range; allowed: >= {meta['low']}" + (f" and <= {meta['high']}" if "high" in meta else ""))
-    if "low_open" in meta and not value > meta["low_open"]:
-        raise ValueError(f"{name}={value!r} is out of range; allowed: > {meta['low_open']}" + (f" and <= {meta['high']}" if "high" in meta else ""))
-    if "high" in meta and value > meta["high"]:
-        raise ValueError(f"{name}={value!r} is out of range; allowed: <= {meta['high']}")
+    if ("low" in meta and value < meta["low"]) or ("low_open" in meta and not value > meta["low_open"]) or ("high" in meta and value > meta["high"]):
+        raise ValueError(f"{name}={value!r} is out of range; allowed: {allowed}")
 
 
 def load_toml(path: str) -> dict:

@@ -7,7 +7,10 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from . import encoding
 from .engine import Engine, sample
+from .games import make_game
+from .limits import batch_bytes, check_seed, check_size
 from .opponents import make_opponent
 
 __all__ = ["MatchStats", "match_stats", "play_opponents", "t975"]
@@ -97,8 +100,14 @@ def evaluate_policy(policy, opponent, rounds: int, context: int, counts: bool, g
     """Play ``matches`` matches of a policy against an opponent (batched) and summarise them."""
     from .rollout import rollout
 
-    if not isinstance(matches, int) or matches < 1:
+    if not isinstance(matches, int) or isinstance(matches, bool) or matches < 1:
         raise ValueError(f"matches must be an integer >= 1, got {matches!r}")
+    check_seed("seed", seed)
+    a_num = make_game(game).num_actions
+    check_size(
+        f"evaluation ({matches:,} matches x {rounds:,} rounds)", batch_bytes(matches, rounds, encoding.feature_size(a_num, context, counts), a_num),
+        hint="Use fewer matches (the 95% interval shrinks only like 1/sqrt(matches))",
+    )
     opponent = make_opponent(opponent)
     if hasattr(opponent, "attach"):  # a white-box opponent (best-response) reads the policy it meets
         opponent.attach(policy, context, counts, rounds)

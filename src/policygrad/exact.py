@@ -25,9 +25,10 @@ import torch
 
 from .engine import Engine
 from .games import make_game
+from .limits import format_bytes, power
 from .opponents import make_opponent
 
-__all__ = ["ExactResult", "exact_value", "exact_gradient", "flat_grad", "MAX_HISTORIES"]
+__all__ = ["ExactResult", "exact_value", "exact_gradient", "flat_grad", "check_enumeration", "MAX_HISTORIES"]
 
 MAX_HISTORIES = 9**6  # 531,441 complete histories: T = 6 in RPS, about 0.5 GB at most
 
@@ -51,17 +52,21 @@ class _Tree:
     rewards_MT: torch.Tensor  # M(a_t, o_t)
 
 
-def _check_size(num_actions: int, rounds: int, max_histories: int) -> int:
-    if not isinstance(rounds, int) or rounds < 1:
+def check_enumeration(num_actions: int, rounds: int, max_histories: int = MAX_HISTORIES) -> int:
+    """A^(2T), the complete histories exact enumeration builds; one clear ValueError above ``max_histories``
+    (decided on the logarithm: immediate for any T)."""
+    if not isinstance(rounds, int) or isinstance(rounds, bool) or rounds < 1:
         raise ValueError(f"rounds must be an integer >= 1, got {rounds!r}")
-    m = num_actions ** (2 * rounds)
+    m = power(num_actions, 2 * rounds)  # a float, inf when huge: A^(2T) is never built as an integer
     if m > max_histories:
+        count = f"{m:,.0f}" if m < 1e15 else f"{num_actions}^{2 * rounds}"
         raise ValueError(
-            f"exact enumeration of {rounds} rounds with {num_actions} actions needs {m:,} histories "
-            f"(about {m * rounds * 8 * (4 * num_actions) / 1e9:.1f} GB); the limit is {max_histories:,} histories "
+            f"exact enumeration of {rounds:,} rounds with {num_actions} actions needs {count} histories "
+            + (f"(about {format_bytes(m * rounds * 8 * (4 * num_actions))})" if m < 1e200 else "(far beyond any memory)")
+            + f"; the limit is {max_histories:,} histories "
             f"(pass max_histories to raise it, or use fewer rounds)"
         )
-    return m
+    return int(m)
 
 
 def _tree(policy64, opponent, rounds: int, context: int, game, counts: bool) -> _Tree:
@@ -133,7 +138,7 @@ def exact_value(
     gradient is grad V by ``method``: for ``enumerate`` that is V itself, for ``theorem`` the
     theorem's surrogate). ``policy`` must already be float64 (see :func:`exact_gradient`)."""
     game = make_game(game)
-    _check_size(game.num_actions, rounds, max_histories)
+    check_enumeration(game.num_actions, rounds, max_histories)
     if method not in ("enumerate", "theorem"):
         raise ValueError(f"unknown exact method {method!r}; allowed: enumerate, theorem")
     opp = make_opponent(opponent)

@@ -23,8 +23,9 @@ import torch
 from . import encoding
 from .engine import Engine
 from .estimators import discounted_returns, parse_estimator, policy_objective, value_loss
-from .exact import exact_gradient, flat_grad
+from .exact import check_enumeration, exact_gradient, flat_grad
 from .games import make_game
+from .limits import batch_bytes, check_seed, check_size, policy_parameters
 from .policies import ValueNet, make_policy
 from .rollout import rollout, score
 
@@ -100,12 +101,27 @@ def gradcheck(
     The policy is initialised with ``seed`` and its parameters perturbed by N(0, perturb^2), so that
     it is not uniform and the check covers a generic theta. ``progress(i, total)`` is called per estimate.
     """
-    if repeats < 2:
-        raise ValueError(f"repeats must be >= 2 to estimate a standard error, got {repeats}")
-    if any((not isinstance(m, int)) or m < 1 for m in samples):
+    for name, value, low in (("rounds", rounds, 1), ("repeats", repeats, 2)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}" + (" (a standard error needs two estimates)" if name == "repeats" else ""))
+    if not isinstance(context, int) or isinstance(context, bool) or not 0 <= context <= rounds:
+        raise ValueError(f"context must be an integer in 0..{rounds} (the rounds of a match; an older round is always empty), got {context!r}")
+    if not samples or any(not isinstance(m, int) or isinstance(m, bool) or m < 1 for m in samples):
         raise ValueError(f"samples must be integers >= 1, got {list(samples)}")
+    if not estimators:
+        raise ValueError("estimators must name at least one estimator")
+    check_seed("seed", seed)
     parsed = [parse_estimator(e) for e in estimators]
     g = make_game(game)
+    check_enumeration(g.num_actions, rounds)  # exact enumeration of A^(2T) histories: refused first, compared in logarithms
+    features = encoding.feature_size(g.num_actions, context)
+    params = policy_parameters(policy, features, g.num_actions, context, hidden)
+    check_size(
+        f"gradcheck (policy with {params:,.0f} parameters; m up to {max(samples):,} matches x {rounds} rounds; "
+        f"{len(estimators)} estimators x {len(samples)} sizes x {repeats:,} repeats)",
+        batch_bytes(max(samples), rounds, features, g.num_actions, tuple(hidden), autograd=True) + 8.0 * params * len(estimators) * len(samples) * repeats,
+        hint="Use smaller --samples, fewer --repeats or a smaller policy",
+    )
     torch.manual_seed(seed)
     pi = make_policy(policy, encoding.feature_size(g.num_actions, context), g.num_actions, context, hidden)
     with torch.no_grad():

@@ -32,16 +32,21 @@ response takes from each (per round; 0 exactly at a Nash equilibrium).
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field
 
 import torch
 
 from .games import Game, make_game
+from .limits import check_seed, check_size
 
 __all__ = ["SelfPlayConfig", "SelfPlayResult", "selfplay", "pair_exploitability", "nash_equilibrium", "plot_selfplay", "METHODS"]
 
 METHODS = ("gradient", "entropy", "mmd")
+_DEFAULT_INIT = ((0.6, 0.3, 0.1), (0.2, 0.5, 0.3))
+_ITERATION_BYTES = 1024
+"""What one iteration keeps (both policies and two exploitabilities, as tensors and floats): measured 885 bytes."""
 FEEDBACK = ("exact", "sampled")
 
 
@@ -67,8 +72,9 @@ class SelfPlayConfig:
     """sampled feedback: rounds played per iteration"""
     seed: int = 0
     """seed of the sampled play"""
-    init: tuple = ((0.6, 0.3, 0.1), (0.2, 0.5, 0.3))
-    """the two starting policies (empty: uniform); one row of A probabilities per player"""
+    init: tuple = _DEFAULT_INIT
+    """the two starting policies (empty: uniform); one row of A probabilities per player (the default,
+    made for 3 actions, becomes x proportional to (A, ..., 1) and y to (1, ..., A) in a game of A != 3)"""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "init", tuple(tuple(float(v) for v in row) for row in self.init))
@@ -80,6 +86,11 @@ class SelfPlayConfig:
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+        for name in ("lr", "alpha", "magnet_rate"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise ValueError(f"{name} must be a finite number, got {v!r}")
+        check_seed("seed", self.seed)
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr!r}")
         if not self.alpha >= 0:
@@ -87,6 +98,9 @@ class SelfPlayConfig:
         if not 0 <= self.magnet_rate <= 1:
             raise ValueError(f"magnet_rate must be in [0, 1], got {self.magnet_rate!r}")
         a = make_game(self.game).num_actions
+        if self.init == _DEFAULT_INIT and a != 3:  # a non-uniform start for any number of actions
+            up = [float(i + 1) for i in range(a)]
+            object.__setattr__(self, "init", (tuple(v / sum(up) for v in reversed(up)), tuple(v / sum(up) for v in up)))
         if self.init:
             if len(self.init) != 2 or any(len(r) != a or min(r) <= 0 or abs(sum(r) - 1) > 1e-6 for r in self.init):
                 raise ValueError(f"init must be two rows of {a} positive probabilities summing to 1, got {self.init!r}")
@@ -173,6 +187,8 @@ def selfplay(config: SelfPlayConfig, progress=None) -> SelfPlayResult:
     cfg = config
     game = make_game(cfg.game)
     a_num = game.num_actions
+    sampled = cfg.rounds * 2 * (8 * a_num + 16) if cfg.feedback == "sampled" else 0  # one match's stacked draws
+    check_size(f"self-play over {cfg.iterations:,} iterations", float(cfg.iterations) * _ITERATION_BYTES + sampled, hint="Use fewer iterations")
     m = game.payoff.to(torch.float64)
     if cfg.init:
         x, y = (torch.tensor(r, dtype=torch.float64) for r in cfg.init)

@@ -22,7 +22,8 @@ standard error ``se`` and a 95% interval over seeds (Student's t for S - 1 degre
 pair means over the field, its standard error combines the pairs' standard errors
 (sqrt(sum se^2) / pairs) and its interval takes the t quantile for the degrees of freedom of all
 the pairs together (sum of S - 1). A forfeit counts as a loss of the side that forfeited (and a win of the other) in
-wins/draws/losses, and leaves no reward in the means. A match whose process died (a bot that
+wins/draws/losses, and leaves no reward in the means; an agent without one completed match has no
+mean and no rank (``rank`` None: unranked, listed after the ranked agents), whatever its forfeit wins. A match whose process died (a bot that
 crashed the interpreter) is replayed alone; if it kills its process again it is a forfeit of
 unknown side (``"crash"``), counted in neither wins nor losses.
 """
@@ -45,6 +46,7 @@ import torch
 from .engine import Engine, sample
 from .evaluate import match_stats, t975
 from .games import Game, make_game
+from .limits import check_seed, check_size
 from .opponents import make_opponent
 
 __all__ = [
@@ -103,6 +105,12 @@ class OpponentPlayer:
         self.my_last = int(sample(probs_1A, self.generator)[0])
         return self.my_last
 
+
+MAX_ROUNDS = 1_000_000
+"""The most rounds a tournament match may have: the longest match an outside bot is told of
+(``kaggle:rounds``; a RoShamBo bot takes at most 100,000), and about a minute of play per match."""
+_MATCH_BYTES = 1024
+"""What one match holds in memory until the tournament ends: its task, its record and its future."""
 
 META_CHECKPOINT = os.path.join(os.path.dirname(__file__), "data", "meta.pt")
 
@@ -397,9 +405,10 @@ def _summarise(agents: list[str], opponents: list[str], matches: list[dict], rou
             worst = min(scored, key=lambda p: p["mean"])
             entry["worst_opponent"], entry["worst_mean"] = worst["opponent"], worst["mean"]
         board.append(entry)
+    # an agent with no completed match has no score: unranked (rank None), below every agent that played
     board.sort(key=lambda e: -math.inf if e["mean"] is None else e["mean"], reverse=True)
     for rank, entry in enumerate(board, start=1):
-        entry["rank"] = rank
+        entry["rank"] = rank if entry["mean"] is not None else None
     return board, pairs
 
 
@@ -431,6 +440,9 @@ def run_tournament(
     for what, value in (("rounds", rounds), ("seeds", seeds)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{what} must be an integer >= 1, got {value!r}")
+    if rounds > MAX_ROUNDS:
+        raise ValueError(f"rounds must be at most {MAX_ROUNDS:,} per match (the longest match an outside bot is told of), got {rounds:,}")
+    check_seed("the last seed (seeds - 1)", seeds - 1)
     if jobs is None:
         jobs = os.cpu_count() or 1
     if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
@@ -448,6 +460,8 @@ def run_tournament(
         make_opponent(spec).check_game(g)
     if move_timeout is not None and not (isinstance(move_timeout, (int, float)) and move_timeout > 0):
         raise ValueError(f"move_timeout must be a number of seconds > 0, got {move_timeout!r}")
+    n_matches = len(agents) * len(opponents) * seeds
+    check_size(f"a tournament of {n_matches:,} matches", n_matches * _MATCH_BYTES, hint="Use fewer seeds, agents or opponents")
     tasks = [(a, o, rounds, s, g.name, move_timeout) for a in agents for o in opponents for s in range(seeds)]
     matches = _run_tasks(tasks, jobs, progress)
     board, pairs = _summarise(agents, opponents, matches, rounds)

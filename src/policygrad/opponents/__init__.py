@@ -105,10 +105,20 @@ def refuse_outside_code(spec: str, source: str, named: str | None = None) -> Non
         )
 
 
+# how an outside bot is named, and the optional extra that brings it
+_OUTSIDE_USAGE = {
+    "roshambo": ("roshambo:bot=NAME (NAME: one of the 43 competition bots; all of them: policygrad tournament --suite roshambo)", "roshambo"),
+    "kaggle": ("kaggle:path=FILE.py (your agent file; it runs as you name it) or kaggle:agent=NAME (a built-in agent of kaggle-environments)", "kaggle"),
+}
+
+
 def describe_opponents() -> list[dict]:
-    """Every registered opponent: name, description, metadata and parameters with defaults."""
+    """Every opponent: the registered ones, then the outside bots (``outside``: True, with ``usage``,
+    how a spec names one, and ``extra``, the optional extra that installs what it runs); each with
+    its name, description, metadata and parameters with defaults."""
     out = []
-    for cls in OPPONENTS:
+    for cls in OPPONENTS + EXTERNAL_OPPONENTS:
+        usage, extra = _OUTSIDE_USAGE.get(cls.name, (None, None))
         out.append(
             {
                 "name": cls.name,
@@ -120,6 +130,9 @@ def describe_opponents() -> list[dict]:
                     {"name": p.name, "default": list(p.default) if isinstance(p.default, tuple) else p.default, "allowed": p.allowed(), "help": p.help}
                     for p in cls.params
                 ],
+                "outside": cls in EXTERNAL_OPPONENTS,
+                "usage": usage,
+                "extra": extra,
             }
         )
     return out

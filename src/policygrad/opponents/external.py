@@ -49,7 +49,7 @@ import torch
 
 from .base import Opponent, Param
 
-__all__ = ["Roshambo", "Kaggle", "EXTERNAL_OPPONENTS", "BotError", "MissingExtraError", "roshambo_bot_names", "kaggle_agent_names", "with_rounds"]
+__all__ = ["Roshambo", "Kaggle", "EXTERNAL_OPPONENTS", "BotError", "MissingExtraError", "install_hint", "roshambo_bot_names", "kaggle_agent_names", "with_rounds"]
 
 RPS_MOVES = ("rock", "paper", "scissors")
 
@@ -60,6 +60,12 @@ class BotError(RuntimeError):
 
 class MissingExtraError(RuntimeError, ImportError):
     """An optional dependency is not installed; the message names the extra that installs it."""
+
+
+def install_hint(extra: str) -> str:
+    """How to install an optional extra, for a pip install and for a checkout of the repository:
+    ``pip install 'policygrad[roshambo]' (in a checkout: .venv/bin/pip install -e '.[roshambo]')``."""
+    return f"pip install 'policygrad[{extra}]' (in a checkout: .venv/bin/pip install -e '.[{extra}]')"
 
 
 class Text(Param):
@@ -79,7 +85,7 @@ def _pyspiel():
         import pyspiel
     except ImportError as e:
         raise MissingExtraError(
-            f"roshambo bots need OpenSpiel, which is not installed ({e}); install it with: pip install 'policygrad[roshambo]'"
+            f"roshambo bots need OpenSpiel, which is not installed ({e}); install it with: {install_hint('roshambo')}"
         ) from None
     return pyspiel
 
@@ -96,7 +102,7 @@ def _kaggle_builtin_agents() -> dict[str, Callable]:
     folder = os.path.join(list(spec.submodule_search_locations or [""])[0], "envs", "rps") if spec else ""
     if not os.path.isfile(os.path.join(folder, "agents.py")):
         raise MissingExtraError(
-            "kaggle built-in agents need kaggle-environments, which is not installed; install it with: pip install 'policygrad[kaggle]'"
+            f"kaggle built-in agents need kaggle-environments, which is not installed; install it with: {install_hint('kaggle')}"
         )
     if _KAGGLE_PACKAGE not in sys.modules:  # a stand-in package, so that agents.py's "from .utils import" works
         package = types.ModuleType(_KAGGLE_PACKAGE)
