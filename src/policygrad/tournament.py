@@ -108,7 +108,7 @@ class OpponentPlayer:
 
 MAX_ROUNDS = 1_000_000
 """The most rounds a tournament match may have: the longest match an outside bot is told of
-(``kaggle:rounds``; a RoShamBo bot takes at most 100,000), and about a minute of play per match."""
+(``kaggle:rounds``; a RoShamBo bot takes at most 100,000): already minutes of play per match, at about 0.1 ms a round."""
 _MATCH_BYTES = 1024
 """What one match holds in memory until the tournament ends: its task, its record and its future."""
 
