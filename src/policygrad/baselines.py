@@ -35,6 +35,7 @@ from torch import nn
 
 from . import encoding
 from .checkpoint import save_checkpoint
+from .distributed import check_backend, ray_session, run_tasks
 from .engine import Engine
 from .files import name_part
 from .evaluate import t975
@@ -488,7 +489,20 @@ def _evaluate(policy, spec: str, s: CompareSettings, seed: int):
     return evaluate_policy(policy, spec, s.rounds, s.context, False, s.game, s.matches, seed=10_000 + seed)
 
 
-def compare(settings: CompareSettings, progress=None, save_dir: str | None = None) -> dict:
+def _train_one(s: CompareSettings, name: str, opponent: str, seed: int) -> tuple:
+    """One training run of :func:`compare`: (trained policy, seconds, its config as a dict)."""
+    t0 = time.perf_counter()
+    if name == "pg":
+        policy, pg_cfg = _train_pg(s, opponent, seed)
+        extra = {"pg_config": pg_cfg.to_dict()}
+    else:
+        bcfg = BaselineConfig(opponent=opponent, game=s.game, rounds=s.rounds, context=s.context, iterations=s.iterations, batch=s.batch, seed=seed)
+        policy, _ = (train_q_learning if name == "q-learning" else train_dqn)(bcfg)
+        extra = bcfg.to_dict()
+    return policy, time.perf_counter() - t0, extra
+
+
+def compare(settings: CompareSettings, progress=None, save_dir: str | None = None, backend: str = "local", address: str | None = None, cpus: int | None = None) -> dict:
     """Train every agent against every opponent with every seed, then measure each trained agent:
     reward per round against each evaluation opponent and its exact exploitability.
 
@@ -497,6 +511,9 @@ def compare(settings: CompareSettings, progress=None, save_dir: str | None = Non
         progress: ``progress(done, total, label)`` after each training run.
         save_dir: write each trained agent as ``{agent}__{opponent}__{seed}.pt`` (loadable by
             :meth:`policygrad.Agent.load`).
+        backend: ``"local"`` (here, one run after another) or ``"ray"`` (one Ray task per training
+            run, :mod:`policygrad.distributed`; the measures then run here): the same numbers.
+        address: the Ray cluster to join (ray backend; default: a local Ray of ``cpus`` CPUs).
     Returns:
         ``{"settings", "entries": [...], "seconds"}``; one entry per (agent, training opponent) with
         ``agent``, ``opponent``, ``exploitability`` (mean over seeds) and its 95% interval,
@@ -507,24 +524,26 @@ def compare(settings: CompareSettings, progress=None, save_dir: str | None = Non
     from .exploitability import exploitability
 
     s = settings
+    check_backend(backend, address)
     t_start = time.perf_counter()
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # the first optimizer imports torch._dynamo: not in a run's time
     trained = [a for a in ("pg", "q-learning", "dqn") if a in s.agents or (a == "pg" and "deterministic" in s.agents)]
     total, done = len(s.opponents) * len(s.seeds) * len(trained), 0
     runs: dict[tuple[str, str], list[dict]] = {}
+    on_ray = None  # the ray backend: every training run first, one Ray task each, then the same measures here
+    if backend == "ray":
+        items = [(s, name, opponent, seed) for opponent in s.opponents for seed in s.seeds for name in trained]
+        with ray_session(address, cpus, "compare --backend ray"):
+            trained_runs = run_tasks(_train_one, items, progress=lambda d, n: progress(d, n, "training runs on Ray") if progress else None)
+        on_ray = {item[1:]: run for item, run in zip(items, trained_runs)}
     for opponent in s.opponents:
         for seed in s.seeds:
             policies = {}
             for name in trained:
-                t0 = time.perf_counter()
-                if name == "pg":
-                    policy, pg_cfg = _train_pg(s, opponent, seed)
-                    extra = {"pg_config": pg_cfg.to_dict()}
-                else:
-                    bcfg = BaselineConfig(opponent=opponent, game=s.game, rounds=s.rounds, context=s.context, iterations=s.iterations, batch=s.batch, seed=seed)
-                    policy, _ = (train_q_learning if name == "q-learning" else train_dqn)(bcfg)
-                    extra = bcfg.to_dict()
-                policies[name] = (policy, time.perf_counter() - t0, extra)
+                if on_ray is not None:
+                    policies[name] = on_ray[(name, opponent, seed)]
+                    continue
+                policies[name] = _train_one(s, name, opponent, seed)
                 done += 1
                 if progress:
                     progress(done, total, f"{name} vs {opponent}, seed {seed}")

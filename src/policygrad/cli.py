@@ -39,7 +39,7 @@ def cmd_opponents(args) -> int:
     table.add_column("parameters (default; allowed)")
     for r in rows:
         params = "\n".join(f"{p['name']}={p['default']} ({p['allowed']})" for p in r["parameters"]) or "-"
-        what = r["description"] + (f"\nOutside bot, spec {r['usage']}; needs the extra: {install_hint(r['extra'])}" if r["outside"] else "")
+        what = r["description"] + (f"\nOutside bot: {r['usage']}. The extra {r['extra']}: {install_hint(r['extra'])}" if r["outside"] else "")
         table.add_row(r["name"], what, params)
     console.print(table)
     return 0
@@ -339,6 +339,7 @@ def cmd_tournament(args) -> int:
         result = run_tournament(
             split_names(args.agents), opponents, args.rounds, args.seeds, args.game, args.jobs,
             progress=lambda done, total: bar.update(task, completed=done, total=total), move_timeout=args.move_timeout,
+            backend=args.backend, address=args.address,
         )
     if args.plot:
         plot_tournament(result, args.plot)
@@ -511,6 +512,7 @@ def cmd_compare(args) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from .baselines import CompareSettings, compare, plot_compare
+    from .evaluate import check_evaluation
     from .files import check_writable_dir
     from .opponents import split_specs
 
@@ -525,10 +527,14 @@ def cmd_compare(args) -> int:
         if getattr(args, name) is not None:
             kwargs[name] = getattr(args, name)
     settings = CompareSettings(**kwargs)
+    check_evaluation(settings.matches, settings.rounds, settings.context, False, settings.game)  # before minutes of training
     columns = (TextColumn("[bold]compare"), BarColumn(), TextColumn("{task.completed}/{task.total} {task.fields[label]}", markup=False), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True, disable=args.json or args.quiet or not console.is_terminal) as bar:
         task = bar.add_task("compare", total=None, label="")
-        report = compare(settings, progress=lambda done, total, label: bar.update(task, completed=done, total=total, label=label), save_dir=args.save)
+        report = compare(
+            settings, progress=lambda done, total, label: bar.update(task, completed=done, total=total, label=label), save_dir=args.save,
+            backend=args.backend, address=args.address, cpus=args.jobs,
+        )
     if args.plot:
         import os
 
@@ -596,6 +602,12 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
             return text
         value = ",".join(map(str, action.default)) if isinstance(action.default, (tuple, list)) else action.default
         return f"{text} (default: {str(value).replace('%', '%%')})".lstrip()
+
+
+def _add_backend_options(p: argparse.ArgumentParser, unit: str) -> None:
+    """--backend local|ray and --address, for the commands that run on Ray (``policygrad[ray]``)."""
+    p.add_argument("--backend", choices=("local", "ray"), default="local", help=f"local: this machine's processes; ray: {unit} (pip install 'policygrad[ray]')")
+    p.add_argument("--address", metavar="ADDR", default=None, help="--backend ray: the Ray cluster to join, e.g. HEAD_IP:6379 (default: a local Ray started and stopped here)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -680,6 +692,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--plot", metavar="FILE", type=_path, help="write a heat map PNG (default: no heat map)")
     p.add_argument("--move-timeout", type=_finite, default=None, metavar="SECONDS", help="a side slower than this in a round forfeits the match (default: no limit)")
+    _add_backend_options(p, "one Ray task per match")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_tournament)
 
@@ -710,6 +723,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=_at_least(1), default=None, help="matches per batch (default 64)")
     p.add_argument("--matches", type=_at_least(1), default=None, help="evaluation matches (default 500)")
     p.add_argument("--save", metavar="DIR", type=_path, help="write every trained agent as a checkpoint (Agent.load reads them; default: not saved)")
+    _add_backend_options(p, "one Ray task per training run")
+    p.add_argument("--jobs", type=_at_least(1), default=None, help="--backend ray without --address: CPUs of the local Ray (default: the number of CPUs)")
     p.add_argument("--plot", metavar="DIR", type=_path, help="write DIR/compare.png (default: no plot)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

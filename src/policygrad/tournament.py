@@ -43,6 +43,7 @@ from typing import Any, Callable, Protocol
 
 import torch
 
+from .distributed import check_backend, ray_session, run_tasks
 from .engine import Engine, sample
 from .evaluate import match_stats, t975
 from .games import Game, make_game
@@ -421,6 +422,8 @@ def run_tournament(
     jobs: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     move_timeout: float | None = None,
+    backend: str = "local",
+    address: str | None = None,
 ) -> Tournament:
     """Every agent against every opponent, ``seeds`` matches of ``rounds`` rounds each (seeds 0..S-1).
 
@@ -436,7 +439,12 @@ def run_tournament(
         jobs: worker processes (default: the number of CPUs; 1 plays in this process).
         progress: called with (matches done, matches in all).
         move_timeout: seconds a side may take per round before it forfeits (None: no limit); see :func:`play_match`.
+        backend: ``"local"`` (a process pool of ``jobs`` processes) or ``"ray"`` (one Ray task per
+            match, :mod:`policygrad.distributed`; a local Ray of ``jobs`` CPUs unless ``address``
+            names a cluster). The same seeds give the same JSON on either.
+        address: the Ray cluster to join (``ray start --head`` elsewhere); ray backend only.
     """
+    check_backend(backend, address)
     for what, value in (("rounds", rounds), ("seeds", seeds)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{what} must be an integer >= 1, got {value!r}")
@@ -463,7 +471,11 @@ def run_tournament(
     n_matches = len(agents) * len(opponents) * seeds
     check_size(f"a tournament of {n_matches:,} matches", n_matches * _MATCH_BYTES, hint="Use fewer seeds, agents or opponents")
     tasks = [(a, o, rounds, s, g.name, move_timeout) for a in agents for o in opponents for s in range(seeds)]
-    matches = _run_tasks(tasks, jobs, progress)
+    if backend == "ray":
+        with ray_session(address, None if address else jobs, "tournament --backend ray"):
+            matches = run_tasks(play_match, tasks, progress, on_crash=_crash_record)
+    else:
+        matches = _run_tasks(tasks, jobs, progress)
     board, pairs = _summarise(agents, opponents, matches, rounds)
     return Tournament(g.name, rounds, list(range(seeds)), agents, opponents, board, pairs, matches)
 
