@@ -150,6 +150,8 @@ BAD_INPUTS = [
     ("compare", ["--seeds=-1,2"], "got -1 in '-1,2'"),
     ("compare", ["--seeds", "0"], "got '0'"),
     ("compare", ["--batch", "0"], "got '0'"),
+    ("compare", ["--quiet", "--batch", "1000000000"], "batch 1,000,000,000 x 20 rounds) needs about"),
+    ("compare", ["--quiet", "--matches", "1000000000000"], "(1,000,000,000,000 matches x 20 rounds) needs about"),
     ("compare", ["--save", "{file}"], "is a file; a folder is needed"),
     ("compare", ["--plot", "{file}/plots"], "is a file, not a folder"),
     # selfplay

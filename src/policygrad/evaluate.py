@@ -13,7 +13,7 @@ from .games import make_game
 from .limits import batch_bytes, check_seed, check_size
 from .opponents import make_opponent
 
-__all__ = ["MatchStats", "match_stats", "play_opponents", "t975"]
+__all__ = ["MatchStats", "match_stats", "play_opponents", "check_evaluation", "t975"]
 
 # the 0.975 quantile of Student's t distribution by degrees of freedom (to 4 decimals); in the limit
 # the normal quantile 1.959964
@@ -96,6 +96,16 @@ def play_opponents(agent_spec: str, opponent_spec: str, matches: int = 256, roun
     return match_stats(totals, rounds)
 
 
+def check_evaluation(matches: int, rounds: int, context: int, counts: bool, game="rps") -> None:
+    """Refuse (:class:`~policygrad.limits.TooLargeError`) an evaluation whose batch of matches x
+    rounds would not fit in the machine's memory, before anything is played."""
+    a_num = make_game(game).num_actions
+    check_size(
+        f"evaluation ({matches:,} matches x {rounds:,} rounds)", batch_bytes(matches, rounds, encoding.feature_size(a_num, context, counts), a_num),
+        hint="Use fewer matches (the 95% interval shrinks only like 1/sqrt(matches))",
+    )
+
+
 def evaluate_policy(policy, opponent, rounds: int, context: int, counts: bool, game="rps", matches: int = 1000, seed: int = 0) -> MatchStats:
     """Play ``matches`` matches of a policy against an opponent (batched) and summarise them."""
     from .rollout import rollout
@@ -103,11 +113,7 @@ def evaluate_policy(policy, opponent, rounds: int, context: int, counts: bool, g
     if not isinstance(matches, int) or isinstance(matches, bool) or matches < 1:
         raise ValueError(f"matches must be an integer >= 1, got {matches!r}")
     check_seed("seed", seed)
-    a_num = make_game(game).num_actions
-    check_size(
-        f"evaluation ({matches:,} matches x {rounds:,} rounds)", batch_bytes(matches, rounds, encoding.feature_size(a_num, context, counts), a_num),
-        hint="Use fewer matches (the 95% interval shrinks only like 1/sqrt(matches))",
-    )
+    check_evaluation(matches, rounds, context, counts, game)
     opponent = make_opponent(opponent)
     if hasattr(opponent, "attach"):  # a white-box opponent (best-response) reads the policy it meets
         opponent.attach(policy, context, counts, rounds)

@@ -108,7 +108,7 @@ def refuse_outside_code(spec: str, source: str, named: str | None = None) -> Non
 # how an outside bot is named, and the optional extra that brings it
 _OUTSIDE_USAGE = {
     "roshambo": ("roshambo:bot=NAME (NAME: one of the 43 competition bots; all of them: policygrad tournament --suite roshambo)", "roshambo"),
-    "kaggle": ("kaggle:path=FILE.py (your agent file; it runs as you name it) or kaggle:agent=NAME (a built-in agent of kaggle-environments)", "kaggle"),
+    "kaggle": ("kaggle:path=FILE.py (your agent file, run as you name it; no extra needed) or kaggle:agent=NAME (a built-in agent of kaggle-environments, which the extra installs)", "kaggle"),
 }
 
 
