@@ -96,6 +96,7 @@ BAD_INPUTS = [
     ("train", ["--quiet", "--batch", "1000000000", "--run-dir", "{new}"], "; batch 1,000,000,000 x 100 rounds) needs about"),
     ("train", ["--quiet", "--hidden", "100000000", "--run-dir", "{new}"], "the limit is"),
     ("train", ["--quiet", "--rounds", "1000000000", "--run-dir", "{new}"], "1,000,000,000 rounds) needs about"),
+    ("train", ["--quiet", "--opponent", "constant", "--rounds", "1000000", "--run-dir", "{new}"], "256 x 1,000,000 rounds) needs about"),  # before the optimum's minutes
     ("train", ["--quiet", "--policy", "tabular", "--context", "8", "--run-dir", "{new}"], "the checkpoint (tabular policy and critic: 300,005,185 parameters) needs about 3.4 GiB; the limit is 1.0 GiB"),
     ("train", ["--quiet", "--ent-coef", "inf", "--run-dir", "{new}"], "got 'inf'"),
     ("train", ["--quiet", "--lr", "nan", "--run-dir", "{new}"], "got 'nan'"),

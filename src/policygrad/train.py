@@ -36,6 +36,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
@@ -81,6 +82,14 @@ def _schedule(name: str, total: int):
     return lambda i: 0.5 * (1.0 + math.cos(math.pi * min(i, total) / total))
 
 
+def check_fits(config: TrainConfig, run_dir: str | None = None) -> None:
+    """Refuse (:class:`~policygrad.limits.TooLargeError`) a run whose model, batch or checkpoint would not fit
+    (memory, the checkpoint cap, the free disk space in ``run_dir``): before anything is built or computed."""
+    a = make_game(config.game).num_actions
+    features = encoding.feature_size(a, config.context, config.counts) + (4 * a if config.uses_gaps else 0)  # + ModeGaps.extra
+    check_training(config.policy, features, a, config.context, config.hidden, config.batch, config.rounds, config.uses_critic, config.optimizer == "adam", run_dir)
+
+
 class Trainer:
     """Holds the policy, critic, optimiser and generators of one run; :meth:`run` trains it."""
 
@@ -88,8 +97,7 @@ class Trainer:
         self.config, self.run_dir = config, run_dir
         self.game = make_game(config.game)
         a = self.game.num_actions
-        features = encoding.feature_size(a, config.context, config.counts) + (4 * a if config.uses_gaps else 0)  # + ModeGaps.extra
-        check_training(config.policy, features, a, config.context, config.hidden, config.batch, config.rounds, config.uses_critic, config.optimizer == "adam", run_dir)
+        check_fits(config, run_dir)
         if config.threads:
             torch.set_num_threads(config.threads)
         torch.manual_seed(config.seed)  # parameter initialisation only; play uses explicit generators
@@ -108,6 +116,7 @@ class Trainer:
         self.iteration = 0
         self.optimum = optimum
         self.saved_iteration: int | None = None  # the iteration of the checkpoint this trainer wrote or read last
+        self.on_save: Callable[[str, int], None] | None = None  # called with (path, iteration) after each checkpoint is written
 
     # -- checkpoints ------------------------------------------------------------------------------
     def state(self) -> dict:
@@ -142,6 +151,8 @@ class Trainer:
             return None
         path = save_checkpoint(os.path.join(self.run_dir, "checkpoint.pt"), self.state())
         self.saved_iteration = self.iteration
+        if self.on_save is not None:
+            self.on_save(path, self.iteration)
         return path
 
     # -- one step of gradient ascent --------------------------------------------------------------
@@ -278,7 +289,7 @@ def _claim(run_dir: str, ours: bool, resume: bool, overwrite: bool) -> str:
 
 def train(
     config: TrainConfig, run_dir: str | None = None, resume: bool = False, progress=None, stop_after: int | None = None,
-    with_optimum: bool = True, overwrite: bool = False, made_by: str = "train",
+    with_optimum: bool = True, overwrite: bool = False, made_by: str = "train", on_save: Callable[[str, int], None] | None = None,
 ) -> TrainResult:
     """Train a policy by stochastic gradient ascent.
 
@@ -298,6 +309,8 @@ def train(
             (:data:`RUN_FILES`, TensorBoard events) are removed first, every other file is kept.
         made_by: the command named in the folder's marker (``policygrad demo`` writes over only a
             run it made).
+        on_save: ``on_save(path, iteration)`` called after each checkpoint is written (a sweep's
+            trial reports it to Ray Tune: :mod:`policygrad.sweep`).
 
     SIGINT, SIGTERM and SIGHUP (in the main thread) stop the run after the iteration under way and
     save it: the result says ``interrupted``. A second signal raises KeyboardInterrupt at once,
@@ -313,8 +326,10 @@ def train(
         ours = run_dir is not None and run_maker(run_dir) is not None
         if run_dir is not None and not ours:
             _claim(run_dir, False, resume, overwrite)  # refuse a folder that is not ours before writing anything in it
+        check_fits(config, run_dir)  # before the optimum, which can take minutes for a long match
         optimum = _optimum_or_none(config) if with_optimum else None
         trainer = Trainer(config, run_dir, optimum)  # checks the opponent against the game: before the folder is made
+        trainer.on_save = on_save
         if run_dir is None:
             return _run(trainer, None, None, stop, progress, stop_after)
         with RunLock(run_dir) as lock:
