@@ -155,6 +155,10 @@ BAD_INPUTS = [
     ("compare", ["--quiet", "--matches", "1000000000000"], "(1,000,000,000,000 matches x 20 rounds) needs about"),
     ("compare", ["--save", "{file}"], "is a file; a folder is needed"),
     ("compare", ["--plot", "{file}/plots"], "is a file, not a folder"),
+    # sweep (the parser's checks: no Ray is started)
+    ("sweep", [""], "got ''"),
+    ("sweep", ["{new}.toml", "--cpus", "0"], "got '0'"),
+    ("sweep", ["{new}.toml", "--out", ""], "got ''"),
     # selfplay
     ("selfplay", ["--lr", "inf"], "got 'inf'"),
     ("selfplay", ["--lr", "nan"], "got 'nan'"),
