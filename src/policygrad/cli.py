@@ -53,11 +53,12 @@ def cmd_demo(args) -> int:
 
     from .config import TrainConfig
     from .evaluate import evaluate_checkpoint, play_opponents
-    from .files import run_maker
+    from .files import check_writable_dir, run_maker
     from .plots import plot_run
     from .train import train
 
     run_dir = os.path.join(args.out, "run")  # --out '' is refused by its parser
+    check_writable_dir(args.out, "--out")
     # demo writes over a run it made (its own files only), never anything else
     made_by_demo = run_maker(run_dir) == "demo"
     if not made_by_demo and os.path.isdir(run_dir) and os.listdir(run_dir):
@@ -270,7 +271,7 @@ def cmd_train(args) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from .config import read_config
-    from .files import run_maker
+    from .files import check_writable_dir, run_maker
     from .train import default_run_dir, train
 
     if args.resume and args.overwrite:
@@ -290,7 +291,8 @@ def cmd_train(args) -> int:
         config = _train_config(args)
         run_dir = args.run_dir if args.run_dir is not None else default_run_dir(config)
     columns = (TextColumn("[bold]train"), BarColumn(), TextColumn("it {task.completed}/{task.total}"), TextColumn("{task.fields[stats]}"), TimeElapsedColumn())
-    with Progress(*columns, console=console, disable=args.quiet) as bar:
+    check_writable_dir(run_dir, "run folder")  # a file in the way, a read-only folder: one line before any work
+    with Progress(*columns, console=console, disable=args.quiet or not console.is_terminal) as bar:
         task = bar.add_task("train", total=config.iterations, stats="")
 
         def progress(row):
