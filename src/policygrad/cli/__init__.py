@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from . import __version__
+from .. import __version__
 
 # No markup: what is printed holds opponent specs such as ``mix:of=[frequency|markov]``, paths and
 # messages, whose brackets are text, not styles; the few styles are given as styles.
@@ -26,8 +26,8 @@ gradient, and measure what a perfect opponent takes (exploitability) or the best
 
 
 def cmd_opponents(args) -> int:
-    from .opponents import describe_opponents
-    from .opponents.external import install_hint
+    from ..opponents import describe_opponents
+    from ..opponents.external import install_hint
 
     rows = describe_opponents()
     if args.json:
@@ -51,11 +51,11 @@ def cmd_demo(args) -> int:
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from .config import TrainConfig
-    from .evaluate import evaluate_checkpoint, play_opponents
-    from .files import check_writable_dir, run_maker
-    from .plots import plot_run
-    from .train import train
+    from ..config import TrainConfig
+    from ..evaluate import evaluate_checkpoint, play_opponents
+    from ..files import check_writable_dir, run_maker
+    from ..plots import plot_run
+    from ..train import train
 
     run_dir = os.path.join(args.out, "run")  # --out '' is refused by its parser
     check_writable_dir(args.out, "--out")
@@ -91,7 +91,7 @@ def cmd_demo(args) -> int:
 
 def _seed(text: str) -> int:
     """A seed: an integer in 0..2^32-1, the one rule of every command."""
-    from .limits import MAX_SEED
+    from ..limits import MAX_SEED
 
     try:
         value = int(text.replace("_", ""))
@@ -142,11 +142,11 @@ def _refuse_with_resume(args) -> None:
     """``train --resume RUN_DIR`` takes the run's own config.toml: refuse options it would ignore."""
     from dataclasses import fields
 
-    from .config import TrainConfig
+    from ..config import TrainConfig
 
     import os
 
-    from .config import load_toml
+    from ..config import load_toml
 
     given = ["--" + f.name.replace("_", "-") for f in fields(TrainConfig) if f.name != "opponent" and getattr(args, f.name, None) is not None]
     given += [flag for flag, value in (("--config", args.config), ("--run-dir", args.run_dir)) if value is not None]
@@ -179,9 +179,9 @@ def _floats(text: str) -> tuple[float, ...]:
 def cmd_gradcheck(args) -> int:
     from rich.progress import Progress
 
-    from .files import check_writable_file
-    from .gradcheck import gradcheck
-    from .plots import plot_gradcheck
+    from ..files import check_writable_file
+    from ..gradcheck import gradcheck
+    from ..plots import plot_gradcheck
 
     if args.plot:
         check_writable_file(args.plot, "--plot")
@@ -217,7 +217,7 @@ def cmd_gradcheck(args) -> int:
 def cmd_optimum(args) -> int:
     import torch
 
-    from .optimum import optimum
+    from ..optimum import optimum
 
     if args.threads < 1:
         raise ValueError(f"--threads must be an integer >= 1, got {args.threads}")
@@ -249,8 +249,8 @@ def _train_config(args):
     """Defaults <- --config FILE.toml <- explicit command-line options, checked before any work."""
     from dataclasses import fields
 
-    from .config import TrainConfig, load_toml
-    from .opponents import refuse_outside_code
+    from ..config import TrainConfig, load_toml
+    from ..opponents import refuse_outside_code
 
     data = {}
     if args.config:
@@ -270,9 +270,9 @@ def cmd_train(args) -> int:
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from .config import read_config
-    from .files import check_writable_dir, run_maker
-    from .train import default_run_dir, train
+    from ..config import read_config
+    from ..files import check_writable_dir, run_maker
+    from ..train import default_run_dir, train
 
     if args.resume and args.overwrite:
         raise ValueError("--resume and --overwrite exclude each other: --resume continues the run in RUN_DIR, --overwrite starts a new one in --run-dir")
@@ -309,7 +309,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from .evaluate import evaluate_checkpoint
+    from ..evaluate import evaluate_checkpoint
 
     stats = evaluate_checkpoint(args.checkpoint, args.opponent, args.matches, args.seed)
     if args.json:
@@ -325,8 +325,8 @@ def cmd_evaluate(args) -> int:
 def cmd_tournament(args) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from .files import check_writable_file
-    from .tournament import plot_tournament, run_tournament, split_names, suite
+    from ..files import check_writable_file
+    from ..tournament import plot_tournament, run_tournament, split_names, suite
 
     if args.plot:
         check_writable_file(args.plot, "--plot")
@@ -394,8 +394,8 @@ def parse_move(text: str, game) -> int:
 
 
 def cmd_play(args) -> int:
-    from .games import make_game
-    from .tournament import make_player
+    from ..games import make_game
+    from ..tournament import make_player
 
     game = make_game(args.game)
     player = make_player(args.agent, game)
@@ -439,8 +439,8 @@ def cmd_play(args) -> int:
 
 
 def cmd_plot(args) -> int:
-    from .files import check_writable_dir
-    from .plots import plot_run
+    from ..files import check_writable_dir
+    from ..plots import plot_run
 
     out = check_writable_dir(args.out or args.run_dirs[0], "--out" if args.out else "the first run folder (the default --out)")
     for path in plot_run(args.run_dirs, out):
@@ -449,8 +449,8 @@ def cmd_plot(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from .export import export_kaggle
-    from .files import check_writable_file
+    from ..export import export_kaggle
+    from ..files import check_writable_file
 
     check_writable_file(args.out, "-o/--out")
     path = export_kaggle(args.checkpoint, args.out, seed=args.seed)
@@ -461,7 +461,7 @@ def cmd_export(args) -> int:
 def _add_train_options(p) -> None:
     from dataclasses import fields
 
-    from .config import TrainConfig
+    from ..config import TrainConfig
 
     helps = TrainConfig.help()
     for f in fields(TrainConfig):
@@ -477,7 +477,7 @@ def _add_train_options(p) -> None:
 
 
 def cmd_exploitability(args) -> int:
-    from .exploitability import checkpoint_exploitability
+    from ..exploitability import checkpoint_exploitability
 
     result = checkpoint_exploitability(args.checkpoint, max_states=args.max_states, safety=args.safety, iterations=args.iterations, seed=args.seed)
     if args.json:
@@ -494,7 +494,7 @@ def cmd_exploitability(args) -> int:
 
 def _seeds(text: str) -> tuple[int, ...]:
     """``3`` -> seeds 0, 1, 2; ``4,7`` -> seeds 4 and 7."""
-    from .limits import MAX_SEED
+    from ..limits import MAX_SEED
 
     values = _ints(text)
     if len(values) == 1 and "," not in text:
@@ -513,10 +513,10 @@ def _seeds(text: str) -> tuple[int, ...]:
 def cmd_compare(args) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from .baselines import CompareSettings, compare, plot_compare
-    from .evaluate import check_evaluation
-    from .files import check_writable_dir
-    from .opponents import split_specs
+    from ..baselines import CompareSettings, compare, plot_compare
+    from ..evaluate import check_evaluation
+    from ..files import check_writable_dir
+    from ..opponents import split_specs
 
     if args.save:
         check_writable_dir(args.save, "--save")
@@ -563,7 +563,7 @@ def cmd_sweep(args) -> int:
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from .sweep import load_sweep, run_sweep
+    from ..sweep import load_sweep, run_sweep
 
     if args.address and args.cpus:
         raise ValueError("--cpus sizes the local Ray; with --address the cluster's own CPUs run the trials: drop one of them")
@@ -611,10 +611,10 @@ def cmd_sweep(args) -> int:
 def cmd_selfplay(args) -> int:
     import os
 
-    from .selfplay import SelfPlayConfig, plot_selfplay, selfplay
+    from ..selfplay import SelfPlayConfig, plot_selfplay, selfplay
 
-    from .files import check_writable_dir
-    from .games import make_game
+    from ..files import check_writable_dir
+    from ..games import make_game
 
     games = args.game or ["rps", "weighted-rps:weights=1,2,3"]
     methods = [m.strip() for m in args.methods.split(",")]
