@@ -9,7 +9,8 @@ import torch
 from policygrad import encoding
 from policygrad.engine import Engine, check_moves, inverse_cdf, sample
 from policygrad.games import make_game
-from policygrad.opponents import REGISTRY, Opponent, make_opponent
+from policygrad.opponents import REGISTRY, Opponent, attach_policy, make_opponent
+from policygrad.policies import TabularPolicy
 
 
 def moves(*xs):
@@ -200,13 +201,8 @@ def test_opponent_fixes_its_distribution_before_the_agent_moves():
 
 
 def build(spec):
-    """An opponent from its spec; a white-box one (with ``attach``) reads a fixed tabular policy."""
-    opp = make_opponent(spec)
-    if hasattr(opp, "attach"):
-        from policygrad.policies import TabularPolicy
-
-        opp.attach(TabularPolicy(3, 1), context=1, counts=False, rounds=5)
-    return opp
+    """An opponent from its spec; a white-box one (``attach_policy`` reaches it) reads a fixed tabular policy."""
+    return attach_policy(make_opponent(spec), TabularPolicy(3, 1), context=1, counts=False, rounds=5)
 
 
 @pytest.mark.parametrize("spec", sorted(REGISTRY))

@@ -14,7 +14,8 @@ import torch
 from policygrad import encoding
 from policygrad.config import TrainConfig
 from policygrad.errors import StateSpaceTooLarge
-from policygrad.exploitability import MAX_STATES, best_response, check_state_space, checkpoint_exploitability, exploitability, policy_exploitability
+from policygrad.best_response import MAX_STATES, best_response, check_state_space
+from policygrad.exploitability import checkpoint_exploitability, exploitability, policy_exploitability
 from policygrad.optimum import optimum
 from policygrad.policies import GRUPolicy, MLPPolicy
 from policygrad.train import train

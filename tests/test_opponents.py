@@ -9,10 +9,12 @@ import math
 import pytest
 import torch
 
-from policygrad.engine import Engine, sample
+from policygrad.engine import Engine
 from policygrad.games import make_game
-from policygrad.opponents import OPPONENTS, REGISTRY, describe_opponents, make_opponent, split_specs
-from policygrad.opponents.base import TableRows, batched_zeros, match_last, parse_spec
+from policygrad.opponents import OPPONENTS, REGISTRY, attach_policy, describe_opponents, make_opponent, split_specs
+from policygrad.opponents.spec import parse_spec
+from policygrad.policies import TabularPolicy
+from policygrad.tensors import TableRows, batched_zeros, match_last, sample
 
 R, P, S = 0, 1, 2
 UNIFORM = [1 / 3, 1 / 3, 1 / 3]
@@ -558,18 +560,13 @@ N, T = 12, 9
 
 
 def build(spec, game):
-    """``make_opponent(spec)``; a white-box opponent (one with ``attach``, which reads the agent's
-    policy) gets a fixed non-uniform tabular policy over the last round."""
-    opp = make_opponent(spec)
-    if hasattr(opp, "attach"):
-        from policygrad.policies import TabularPolicy
-
-        g = make_game(game)
-        policy = TabularPolicy(g.num_actions, 1)
-        with torch.no_grad():
-            policy.table.copy_(torch.randn(policy.table.shape, generator=torch.Generator().manual_seed(0)))
-        opp.attach(policy, context=1, counts=False, rounds=T)
-    return opp
+    """``make_opponent(spec)``; a white-box opponent (which reads the agent's policy, a mix's
+    white-box members too) gets a fixed non-uniform tabular policy over the last round."""
+    g = make_game(game)
+    policy = TabularPolicy(g.num_actions, 1)
+    with torch.no_grad():
+        policy.table.copy_(torch.randn(policy.table.shape, generator=torch.Generator().manual_seed(0)))
+    return attach_policy(make_opponent(spec), policy, context=1, counts=False, rounds=T)
 
 
 def drive(opp, n, game, seed, agent_NT, dtype=torch.float32):

@@ -12,7 +12,8 @@ from policygrad import cli
 from policygrad.games import make_game
 from policygrad.opponents import REGISTRY, make_opponent
 from policygrad.opponents.mix import Mix
-from policygrad.optimum import _row_ids, _solve, brute_force_optimum, optimum
+from policygrad.optimum import _solve, brute_force_optimum, optimum
+from policygrad.tensors import unique_rows
 
 
 
@@ -269,19 +270,19 @@ def test_too_large_is_refused_with_the_numbers():
         brute_force_optimum("frequency", 9)
 
 
-def test_row_ids_is_exact_deduplication():
+def test_unique_rows_is_exact_deduplication():
     g = torch.Generator().manual_seed(0)
     longs = torch.randint(-1, 3, (5000, 4), generator=g)
     floats = torch.randint(0, 3, (5000, 2), generator=g).double() * 0.1 + torch.randint(0, 2, (5000, 1), generator=g) * 1e-17
     ints_as_float = torch.randint(0, 2**50, (5000, 1), generator=g).double()
     for cols in ([longs], [floats], [longs, floats], [longs[:, :2], ints_as_float], [longs, torch.zeros(5000, 0)]):
-        ids, n = _row_ids(cols, 5000)
+        ids, n = unique_rows(cols, 5000)
         _, ref = torch.unique(torch.cat([c.double() for c in cols], dim=1), dim=0, return_inverse=True)
         assert n == int(ref.max()) + 1
         # the same partition: a bijection between ids and ref
         pairs = torch.unique(torch.stack([ids, ref], 1), dim=0)
         assert len(pairs) == n
-    assert _row_ids([torch.zeros(7, 0)], 7)[1] == 1
+    assert unique_rows([torch.zeros(7, 0)], 7)[1] == 1
 
 
 # -- CLI -------------------------------------------------------------------------------------------

@@ -8,12 +8,12 @@ import torch
 
 from policygrad.baselines import ConstantPolicy
 from policygrad.engine import Engine
+from policygrad.equilibrium import nash_equilibrium
 from policygrad.games import make_game
-from policygrad.opponents import make_opponent
+from policygrad.opponents import attach_policy, make_opponent
 from policygrad.policies import GRUPolicy
 from policygrad.rollout import rollout
 from policygrad.safety import SafePolicy
-from policygrad.selfplay import nash_equilibrium
 
 
 def random_gru(obs_size: int, seed: int) -> GRUPolicy:
@@ -41,8 +41,7 @@ def test_no_opponent_takes_more_than_the_budget(opponent):
     game, eps, rounds, n = make_game("rps"), 3.0, 40, 500
     engine = Engine(opponent, n=n, rounds=rounds, context=1, seed=5)
     safe = SafePolicy(random_gru(engine.obs_size, seed=2), game, context=1, epsilon=eps)
-    if hasattr(engine.opponent, "attach"):
-        engine.opponent.attach(safe, 1, False, rounds)
+    attach_policy(engine.opponent, safe, 1, False, rounds)
     batch = rollout(safe, engine, seed=6)
     budget_NT = eps + expected_rewards(batch, game).cumsum(1)
     assert float(budget_NT.min()) >= -1e-5

@@ -9,10 +9,11 @@ import pytest
 import torch
 
 from policygrad.cli import main
+from policygrad.equilibrium import nash_equilibrium, pair_exploitability
 from policygrad.exploitability import exploitability
 from policygrad.games import make_game
 from policygrad.policies import TabularPolicy
-from policygrad.selfplay import SelfPlayConfig, nash_equilibrium, pair_exploitability, selfplay
+from policygrad.selfplay import SelfPlayConfig, selfplay
 
 torch.set_num_threads(1)
 

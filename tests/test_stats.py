@@ -1,12 +1,14 @@
-"""The 95% intervals: Student's t quantile over few matches, one table for every command."""
+"""The 95% intervals: Student's t quantile over few matches, one table and one formula
+(policygrad.stats) for every command."""
 
 import math
+import warnings
 
 import pytest
 import torch
 
-from policygrad.baselines import interval
-from policygrad.evaluate import match_stats, t975
+from policygrad.evaluate import match_stats
+from policygrad.stats import average_se, half_width, interval, mean_se, standard_error, t975
 
 
 def test_t_quantile_table_and_its_limit():
@@ -30,3 +32,34 @@ def test_three_matches_get_the_t_interval_not_the_normal_one():
     many = match_stats(torch.arange(1000.0), rounds=1)
     assert many.ci95 == pytest.approx(1.9623 * many.se, rel=1e-4)
     assert interval([0.3, 0.5, 0.1]) == pytest.approx((0.3, s.ci95))  # compare uses the same quantiles
+
+
+def test_standard_error_is_the_sample_sd_over_root_n():
+    # 0.3, 0.5, 0.1: mean 0.3, sample variance ((0)^2 + 0.2^2 + 0.2^2) / 2 = 0.04, sd 0.2
+    assert mean_se([0.3, 0.5, 0.1]) == pytest.approx((0.3, 0.2 / math.sqrt(3)))
+    assert standard_error(torch.tensor([1.0, 1.0, 1.0, 1.0])) == 0.0
+    assert standard_error([2.0, 4.0]) == pytest.approx(math.sqrt(2.0) / math.sqrt(2))  # sd sqrt(2), n 2: se 1
+    assert math.isnan(standard_error([5.0])) and mean_se([5.0])[0] == 5.0
+    with pytest.raises(ValueError, match="at least one value"):
+        mean_se([])
+
+
+def test_half_width_interval_and_the_average_of_means():
+    assert half_width(0.1, 2) == pytest.approx(0.43027) and math.isnan(half_width(0.1, 0))
+    # one value: the caller's fallback half-width (compare's exploitability uses 0.0)
+    assert interval([0.7]) == (0.7, pytest.approx(float("nan"), nan_ok=True)) and interval([0.7], 0.0) == (0.7, 0.0)
+    # the tournament's leaderboard: the mean of k pair means, sqrt(sum se^2) / k
+    assert average_se([0.3, 0.4]) == pytest.approx(0.25)
+    with pytest.raises(ValueError, match="at least one"):
+        average_se([])
+
+
+def test_old_import_paths_still_work_with_a_warning():
+    import policygrad.baselines as baselines
+    import policygrad.evaluate as evaluate
+
+    with pytest.warns(DeprecationWarning, match="policygrad.stats.t975"):
+        assert evaluate.t975 is t975
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the comparison's name for it is a plain re-export
+        assert baselines.interval is interval

@@ -38,9 +38,10 @@ from .checkpoint import save_checkpoint
 from .distributed import check_backend, ray_session, run_tasks
 from .engine import Engine
 from .files import name_part
-from .evaluate import t975
 from .games import make_game
+from .opponents.whitebox import attach_policy
 from .policies import DeterministicView, mlp, sample_actions
+from .stats import interval  # the comparison's intervals; importable from here as before
 
 __all__ = [
     "BaselineConfig",
@@ -223,8 +224,7 @@ def argmax_policy(policy: nn.Module) -> DeterministicView:
 
 def _engine(cfg: BaselineConfig, policy) -> Engine:
     engine = Engine(cfg.opponent, n=cfg.batch, rounds=cfg.rounds, context=cfg.context, game=cfg.game, counts=cfg.counts, seed=cfg.seed)
-    if hasattr(engine.opponent, "attach"):  # white-box opponent: it best-responds to the current policy
-        engine.opponent.attach(policy, cfg.context, cfg.counts, cfg.rounds)
+    attach_policy(engine.opponent, policy, cfg.context, cfg.counts, cfg.rounds)  # a white-box opponent best-responds to the current policy
     return engine
 
 
@@ -397,16 +397,6 @@ def agent_from_checkpoint(data: dict):
 
 AGENT_NAMES = ("pg", "q-learning", "dqn", "deterministic")
 DEFAULT_OPPONENTS = ("best-response", "frequency", "markov", "exploiter")
-
-def interval(values: list[float], fallback: float = float("nan")) -> tuple[float, float]:
-    """(mean, half-width of the 95% t-interval over the values); ``fallback`` half-width for one value."""
-    n = len(values)
-    mean = sum(values) / n
-    if n < 2:
-        return mean, fallback
-    sd = (sum((v - mean) ** 2 for v in values) / (n - 1)) ** 0.5
-    return mean, t975(n - 1) * sd / n**0.5
-
 
 @dataclass(frozen=True)
 class CompareSettings:

@@ -10,7 +10,10 @@ import math
 import sys
 from dataclasses import dataclass, fields
 
+from .estimators import parse_estimator
+from .games import make_game
 from .limits import MAX_SEED
+from .opponents.registry import check_spec, refuse_outside_code
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -60,10 +63,6 @@ class TrainConfig:
                 object.__setattr__(self, name, tuple(getattr(self, name)))
         for f in fields(self):
             _check(f, getattr(self, f.name))
-        from .estimators import parse_estimator
-        from .games import make_game
-        from .opponents import check_spec
-
         make_game(self.game)
         check_spec(self.opponent)  # a data check: builds no outside bot, so a loaded config runs nothing
         parse_estimator(self.estimator)
@@ -150,8 +149,6 @@ def read_config(path: str, trusted_opponent: str | None = None) -> TrainConfig:
     :class:`~policygrad.opponents.OutsideCodeError`, unless ``trusted_opponent``, the spec the person
     named on the command line or in Python, is that same spec.
     """
-    from .opponents import refuse_outside_code
-
     config = TrainConfig.from_dict(load_toml(path), source=path)
     refuse_outside_code(config.opponent, path, trusted_opponent)
     return config

@@ -14,67 +14,17 @@ the PettingZoo env drives it with a second learner as the opponent, and exact en
 
 from __future__ import annotations
 
-from typing import Any
+import warnings
 
 import torch
 
-from . import encoding
+from . import encoding, tensors
 from .games import Game, make_game
+from .opponents.registry import make_opponent
+from .tensors import check_moves, inverse_cdf, sample
 
+# check_moves, sample and inverse_cdf live in policygrad.tensors; they stay importable from here
 __all__ = ["Engine", "check_moves", "sample", "inverse_cdf"]
-
-def check_moves(moves: Any, n: int, num_actions: int, who: str = "agent") -> torch.Tensor:
-    """``moves`` as an [N] long tensor, or one clear ValueError/TypeError naming what is wrong."""
-    if not isinstance(moves, torch.Tensor):
-        raise TypeError(f"{who} moves must be a torch tensor of integers with shape [{n}], got {type(moves).__name__}")
-    if moves.dtype.is_floating_point or moves.dtype.is_complex or moves.dtype == torch.bool:
-        raise TypeError(f"{who} moves must have an integer dtype, got {moves.dtype}")
-    if tuple(moves.shape) != (n,):
-        raise ValueError(f"{who} moves must have shape [{n}] (one per match), got {list(moves.shape)}")
-    lo, hi = (int(x) for x in torch.aminmax(moves))  # one pass over the moves
-    if lo < 0 or hi >= num_actions:
-        bad = lo if lo < 0 else hi
-        raise ValueError(f"{who} move {bad} is outside 0..{num_actions - 1}")
-    return moves.long()
-
-
-def sample(probs_NA: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """One draw per row of ``probs_NA`` by inverse CDF: [N] long. One uniform number per row."""
-    u_N1 = torch.rand(probs_NA.shape[0], 1, generator=generator, dtype=probs_NA.dtype, device=probs_NA.device)
-    return inverse_cdf(probs_NA, u_N1)
-
-
-def as_count(num_values: int):
-    """How to add up comparisons with ``num_values`` possible totals: in bytes where they fit
-    (a comparison's bool result read as uint8, no conversion), in int64 otherwise."""
-    if num_values <= 256:
-        return lambda b: b.view(torch.uint8)
-    return lambda b: b.long()
-
-
-def inverse_cdf(probs_NA: torch.Tensor, u_N1: torch.Tensor) -> torch.Tensor:
-    """[N] long: the first move whose cumulative probability exceeds ``u * total`` (u in [0, 1)),
-    that is, how many of the cumulative sums c_0 .. c_{A-2} are <= u * c_{A-1}.
-
-    Scaling u by the row's total and comparing with ``<=`` means a move of probability 0 is never
-    chosen, even for u = 0 or a row whose float sum is a little below 1.
-
-    Works column by column, so each operation runs over N numbers; a ``probs_NA`` that is one
-    row expanded over N (stride 0) has its cumulative sums computed once.
-    """
-    u_N = u_N1.reshape(-1)
-    if probs_NA.stride(0) == 0:  # one row for every match: its cumulative sums as numbers
-        cdf = probs_NA[0].cumsum(0).tolist()
-    else:
-        cdf = [probs_NA[:, 0]]
-        for j in range(1, probs_NA.shape[1]):
-            cdf.append(cdf[-1] + probs_NA[:, j])
-    v_N = u_N * cdf[-1]
-    count = as_count(probs_NA.shape[1])
-    moves_N = count(v_N >= cdf[0])
-    for c in cdf[1:-1]:
-        moves_N += count(v_N >= c)
-    return moves_N.long()
 
 
 class Engine:
@@ -105,8 +55,6 @@ class Engine:
         seed: int | None = None,
         dtype: torch.dtype = torch.float32,
     ) -> None:
-        from .opponents import make_opponent  # opponents sit beside the engine, not below it
-
         for name, value, low in (("n", n, 1), ("rounds", rounds, 1), ("context", context, 0)):
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
@@ -187,3 +135,11 @@ class Engine:
 
     def _observe(self) -> torch.Tensor:
         return encoding.encode(self.ctx, self.num_actions, self.t / self.rounds, self.move_counts)
+
+
+def __getattr__(name: str):
+    """``policygrad.engine.as_count``, moved to :mod:`policygrad.tensors`: still importable, with a warning."""
+    if name == "as_count":
+        warnings.warn("policygrad.engine.as_count moved to policygrad.tensors.as_count", DeprecationWarning, stacklevel=2)
+        return tensors.as_count
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,46 +2,22 @@
 
 from __future__ import annotations
 
-import math
+import warnings
 from dataclasses import asdict, dataclass
 
 import torch
 
-from . import encoding
-from .engine import Engine, sample
+from . import encoding, stats
+from .agent import Agent
+from .engine import Engine
 from .games import make_game
 from .limits import batch_bytes, check_seed, check_size
 from .opponents import make_opponent
+from .opponents.whitebox import attach_policy
+from .rollout import rollout
+from .tensors import sample
 
-__all__ = ["MatchStats", "match_stats", "play_opponents", "check_evaluation", "t975"]
-
-# the 0.975 quantile of Student's t distribution by degrees of freedom (to 4 decimals); in the limit
-# the normal quantile 1.959964
-_T975 = {
-    1: 12.7062, 2: 4.3027, 3: 3.1824, 4: 2.7764, 5: 2.5706, 6: 2.4469, 7: 2.3646, 8: 2.3060, 9: 2.2622, 10: 2.2281,
-    11: 2.2010, 12: 2.1788, 13: 2.1604, 14: 2.1448, 15: 2.1314, 16: 2.1199, 17: 2.1098, 18: 2.1009, 19: 2.0930, 20: 2.0860,
-    21: 2.0796, 22: 2.0739, 23: 2.0687, 24: 2.0639, 25: 2.0595, 26: 2.0555, 27: 2.0518, 28: 2.0484, 29: 2.0452, 30: 2.0423,
-    40: 2.0211, 50: 2.0086, 60: 2.0003, 80: 1.9901, 100: 1.9840, 120: 1.9799, 200: 1.9719, 500: 1.9647, 1000: 1.9623,
-}  # fmt: skip
-_Z975 = 1.959964
-
-
-def t975(df: float) -> float:
-    """The 0.975 quantile of Student's t with ``df`` degrees of freedom: the factor of a 95% interval
-    from a standard error estimated with ``df`` degrees of freedom (12.71 for 1, 4.30 for 2, 1.96 in
-    the limit); NaN below 1. Between tabulated values it interpolates linearly in 1 / df (within
-    1e-4 of the exact quantile)."""
-    if not df >= 1:
-        return float("nan")
-    if df in _T975:
-        return _T975[df]
-    keys = sorted(_T975)
-    hi = next((k for k in keys if k > df), math.inf)
-    lo = max(k for k in keys if k < df)
-    t_hi = _Z975 if hi == math.inf else _T975[hi]
-    w = (1 / lo - 1 / df) / (1 / lo - (0.0 if hi == math.inf else 1 / hi))
-    return _T975[lo] + (t_hi - _T975[lo]) * w
-
+__all__ = ["MatchStats", "match_stats", "play_opponents", "check_evaluation", "evaluate_policy", "evaluate_checkpoint"]
 
 @dataclass(frozen=True)
 class MatchStats:
@@ -66,12 +42,12 @@ def match_stats(totals_M: torch.Tensor, rounds: int) -> MatchStats:
     3 matches, not the normal 1.96 * se, which would claim far too much from so few)."""
     per_round = totals_M.double() / rounds
     m = per_round.numel()
-    se = float(per_round.std(unbiased=True)) / math.sqrt(m) if m > 1 else float("nan")
+    mean, se = stats.mean_se(per_round)
     return MatchStats(
         matches=m,
         rounds=rounds,
-        mean=float(per_round.mean()),
-        ci95=t975(m - 1) * se if m > 1 else float("nan"),
+        mean=mean,
+        ci95=stats.half_width(se, m - 1),
         wins=int((totals_M > 0).sum()),
         ties=int((totals_M == 0).sum()),
         losses=int((totals_M < 0).sum()),
@@ -108,15 +84,12 @@ def check_evaluation(matches: int, rounds: int, context: int, counts: bool, game
 
 def evaluate_policy(policy, opponent, rounds: int, context: int, counts: bool, game="rps", matches: int = 1000, seed: int = 0) -> MatchStats:
     """Play ``matches`` matches of a policy against an opponent (batched) and summarise them."""
-    from .rollout import rollout
-
     if not isinstance(matches, int) or isinstance(matches, bool) or matches < 1:
         raise ValueError(f"matches must be an integer >= 1, got {matches!r}")
     check_seed("seed", seed)
     check_evaluation(matches, rounds, context, counts, game)
     opponent = make_opponent(opponent)
-    if hasattr(opponent, "attach"):  # a white-box opponent (best-response) reads the policy it meets
-        opponent.attach(policy, context, counts, rounds)
+    attach_policy(opponent, policy, context, counts, rounds)  # a white-box opponent (best-response) reads the policy it meets
     engine = Engine(opponent, n=matches, rounds=rounds, context=context, game=game, counts=counts, seed=seed)
     batch = rollout(policy, engine, seed=seed)
     return match_stats(batch.rewards.sum(1), rounds)
@@ -124,7 +97,13 @@ def evaluate_policy(policy, opponent, rounds: int, context: int, counts: bool, g
 
 def evaluate_checkpoint(path: str, opponent, matches: int = 1000, seed: int = 0) -> MatchStats:
     """A checkpoint's policy (policy gradient or a baseline) against ``opponent`` over the horizon it was trained for."""
-    from .agent import Agent
-
     agent = Agent.load(path)
     return evaluate_policy(agent.policy, opponent, agent.rounds, agent.context, agent.counts, agent.game, matches, seed)
+
+
+def __getattr__(name: str):
+    """``policygrad.evaluate.t975``, moved to :mod:`policygrad.stats`: still importable, with a warning."""
+    if name == "t975":
+        warnings.warn("policygrad.evaluate.t975 moved to policygrad.stats.t975", DeprecationWarning, stacklevel=2)
+        return stats.t975
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

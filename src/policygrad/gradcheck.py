@@ -28,6 +28,7 @@ from .games import make_game
 from .limits import batch_bytes, check_seed, check_size, policy_parameters
 from .policies import ValueNet, make_policy
 from .rollout import rollout, score
+from .stats import mean_se
 
 __all__ = ["GradcheckRow", "GradcheckReport", "gradcheck", "DEFAULT_ESTIMATORS", "fit_value"]
 
@@ -62,11 +63,6 @@ class GradcheckReport:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def _mean_se(x: torch.Tensor) -> tuple[float, float]:
-    se = float(x.std(unbiased=True)) / math.sqrt(len(x)) if len(x) > 1 else float("nan")
-    return float(x.mean()), se
 
 
 def fit_value(policy, engine: Engine, seed: int, steps: int = 100, lr: float = 0.03) -> ValueNet:
@@ -159,7 +155,7 @@ def gradcheck(
             trace_cov = float(g_RP.var(0, unbiased=True).sum())
             gap = float((g_RP.mean(0) - grad_exact).norm())
             z = gap / math.sqrt(trace_cov / repeats) if trace_cov > 0 else (0.0 if gap < 1e-9 else math.inf)
-            err_mean, err_se = _mean_se(err)
-            cos_mean, cos_se = _mean_se(cos)
+            err_mean, err_se = mean_se(err)
+            cos_mean, cos_se = mean_se(cos)
             rows.append(GradcheckRow(spec, m, err_mean, err_se, cos_mean, cos_se, m * trace_cov, z, z <= 4.0))
     return GradcheckReport(opponent, g.name, rounds, context, policy, repeats, seed, exact.value, norm, rows)

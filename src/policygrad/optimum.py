@@ -44,15 +44,16 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Callable
 
-import numpy as np
 import torch
 
 from .errors import StateSpaceTooLarge
 from .games import Game, make_game
 from .limits import available_memory, check_size
-from .opponents import Opponent, make_opponent
+from .opponents.base import Opponent
 from .opponents.mix import Mix
 from .opponents.predictive import Frequency, Markov
+from .opponents.registry import make_opponent
+from .tensors import unique_rows
 
 __all__ = ["OptimumResult", "optimum", "brute_force_optimum", "DEFAULT_MAX_STATES", "DEFAULT_MAX_BYTES"]
 
@@ -201,94 +202,6 @@ def _describe_state(members: list[Opponent], compact: bool) -> str:
     return f"every member's state [{inner}] + the posterior over the {len(members)} members (0-posterior members dropped)"
 
 
-def _unique_inverse(code_M: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """[M] long codes -> (dense ids [M] long in code order, number of distinct codes)."""
-    lo = int(code_M.min())
-    span = int(code_M.max()) - lo + 1
-    if span <= max(4 * len(code_M), 1 << 22):  # a direct table: no sort
-        seen = torch.zeros(span, dtype=torch.bool)
-        seen[code_M - lo] = True
-        ids = seen.cumsum(0) - 1
-        return ids[code_M - lo], int(ids[-1]) + 1
-    # NumPy's sort is several times faster than torch's on CPU for this one step
-    _, inverse = np.unique(code_M.numpy(), return_inverse=True)
-    inverse_M = torch.from_numpy(inverse.reshape(-1)).long()
-    return inverse_M, int(inverse_M.max()) + 1
-
-
-def _row_ids(cols: list[torch.Tensor], m_n: int) -> tuple[torch.Tensor, int]:
-    """Exact deduplication of the rows of a key given as column blocks ([M, w] each, any dtype):
-    (the id of each row's distinct value [M] long, the number of distinct rows).
-
-    Each column becomes a small integer digit (itself minus its minimum when integer-valued, else
-    its rank among the column's distinct values) and the digits are combined in mixed radix,
-    re-ranked whenever the code would overflow: the same partition as
-    ``torch.unique(torch.cat(cols, 1).double(), dim=0)``, several times faster.
-    """
-    blocks, spans = [], []
-    for c_Mw in cols:
-        if c_Mw.shape[1] == 0:
-            continue
-        if not (c_Mw.dtype.is_floating_point or c_Mw.dtype.is_complex):
-            c_Mw = c_Mw.long()
-            lo_w, hi_w = c_Mw.amin(dim=0), c_Mw.amax(dim=0)
-            blocks.append(c_Mw - lo_w)
-            spans += (hi_w - lo_w + 1).tolist()
-            continue
-        c_Mw = c_Mw.double()
-        lo_w, hi_w = c_Mw.amin(dim=0), c_Mw.amax(dim=0)
-        integral_w = (torch.frac(c_Mw) == 0).all(dim=0) & (hi_w - lo_w < 2**40)
-        span_w = (hi_w - lo_w + 1).clamp(max=2**41).long().tolist()
-        if bool(integral_w.all()):
-            blocks.append((c_Mw - lo_w).long())
-        else:
-            digits_Mw = torch.empty(c_Mw.shape, dtype=torch.long)
-            digits_Mw[:, integral_w] = (c_Mw[:, integral_w] - lo_w[integral_w]).long()
-            for j in torch.nonzero(~integral_w).flatten().tolist():
-                digits_Mw[:, j], span_w[j] = _unique_inverse(_float_codes(c_Mw[:, j]))
-            blocks.append(digits_Mw)
-        spans += span_w
-    if not blocks or m_n == 0:
-        return torch.zeros(m_n, dtype=torch.long), min(m_n, 1)
-    keep = [j for j, n in enumerate(spans) if n > 1]  # a constant column tells no row apart
-    if not keep:
-        return torch.zeros(m_n, dtype=torch.long), 1
-    digits_MW = torch.cat(blocks, dim=1)
-    if len(keep) < digits_MW.shape[1]:
-        digits_MW = digits_MW[:, keep]
-    spans = [spans[j] for j in keep]
-    code_M, bound = None, 1
-    j = 0
-    while j < len(spans):  # take as many columns as fit in one int64, then fold them into the code
-        start, radix = j, 1
-        while j < len(spans) and radix * spans[j] < 2**62:
-            radix *= spans[j]
-            j += 1
-        weights_w = torch.tensor([_prod(spans[i + 1 : j]) for i in range(start, j)], dtype=torch.long)
-        part_M = digits_MW[:, start:j] @ weights_w
-        if code_M is None:
-            code_M, bound = part_M, radix
-            continue
-        if bound * radix >= 2**62:
-            part_M, radix = _unique_inverse(part_M)
-            if bound * radix >= 2**62:
-                code_M, bound = _unique_inverse(code_M)
-        code_M, bound = code_M * radix + part_M, bound * radix
-    return _unique_inverse(code_M)
-
-
-def _prod(values) -> int:
-    out = 1
-    for v in values:
-        out *= v
-    return out
-
-
-def _float_codes(col_M: torch.Tensor) -> torch.Tensor:
-    """[M] float64 -> [M] long, equal exactly when the floats are equal (-0.0 counts as 0.0)."""
-    return (col_M + 0.0).view(torch.int64)
-
-
 # -- the dynamic programme -----------------------------------------------------------------------
 
 
@@ -372,7 +285,7 @@ def _solve(
             cols += member_cols
         if k_n > 1:  # the same Bayes update in another order can differ in the last bits: see _POSTERIOR_GRID
             cols.append((post_MK * _POSTERIOR_GRID).round() if compact else post_MK)
-        inverse_M, u_n = _row_ids(cols, m_n)
+        inverse_M, u_n = unique_rows(cols, m_n)
         if u_n > max_states:
             raise _too_big("distinct states", t + 1, u_n, u_n * (row_bytes + stored_per_state), "max_states", max_states)
         first_U = torch.full((u_n,), m_n, dtype=torch.long).scatter_reduce_(0, inverse_M, torch.arange(m_n), "amin")

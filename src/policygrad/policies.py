@@ -8,17 +8,22 @@ Every policy maps observations to *log*-probabilities (log-softmax of logits), t
 * ``sequence(obs_NTF) -> logp_NTA``: a whole batch of matches at once, with autograd, to learn.
 
 Both give the same numbers. Feed-forward policies ignore ``hidden`` (it stays ``None``).
+:class:`Policy` is that contract as a Protocol; every policy class says whether it is
+``recurrent`` (whether ``hidden`` carries anything), and callers read the attribute, never a default.
 """
 
 from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
 
 import torch
 from torch import nn
 
 from . import encoding
-from .engine import sample
+from .tensors import sample
 
 __all__ = [
+    "Policy",
     "MLPPolicy",
     "TabularPolicy",
     "ModeGaps",
@@ -35,6 +40,31 @@ __all__ = [
 ]
 
 POLICY_KINDS = ("mlp", "tabular", "gru")
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """What every policy is, to the modules that play, score or analyse it (``isinstance`` checks it).
+
+    Attributes:
+        recurrent: True when ``hidden`` carries state from round to round (a GRU, the safe-play
+            budget), so the policy's play depends on more than the observation: rollouts take the
+            plain path, and the exact best response refuses it (its state is not the context).
+    """
+
+    recurrent: bool
+
+    def initial_state(self, n: int) -> torch.Tensor | None:
+        """The hidden state before the first round of N matches (None for a feed-forward policy)."""
+        ...
+
+    def step(self, obs_NF: torch.Tensor, hidden: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """One round: (log pi(. | s) [N, A], the next hidden state)."""
+        ...
+
+    def sequence(self, obs_NTF: torch.Tensor) -> torch.Tensor:
+        """Whole matches at once, with autograd: log pi [N, T, A] (the same numbers as ``step``)."""
+        ...
 
 
 def entropy(logp_NA: torch.Tensor) -> torch.Tensor:
@@ -132,6 +162,8 @@ class GRUPolicy(nn.Module):
 
 class _View(nn.Module):
     """A policy read another way; it shares (does not copy) the wrapped policy's parameters."""
+
+    recurrent: bool  # the wrapped policy's, set in __init__
 
     def __init__(self, policy: nn.Module) -> None:
         super().__init__()
@@ -270,6 +302,8 @@ class WithFeatures(nn.Module):
 
     Same interface as the wrapped policy (``step``, ``sequence``, ``initial_state``, ``recurrent``).
     """
+
+    recurrent: bool  # the wrapped policy's, set in __init__
 
     def __init__(self, features: nn.Module, policy: nn.Module) -> None:
         super().__init__()

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field, replace
 import torch
 
 from . import encoding
-from .engine import Engine, inverse_cdf
+from .engine import Engine
+from .tensors import inverse_cdf
 
 __all__ = ["Batch", "ObsIndex", "rollout", "score"]
 
@@ -101,7 +102,7 @@ def _all_contexts(num_actions: int, context: int) -> torch.Tensor:
 
 def _distinct_contexts(policy, engine: Engine) -> torch.Tensor | None:
     """The contexts to evaluate pi at once per round, or None where the plain path is needed."""
-    if getattr(policy, "recurrent", True) or engine.counts:
+    if policy.recurrent or engine.counts:
         return None
     if encoding.num_contexts(engine.num_actions, engine.context) >= engine.n:
         return None
@@ -185,7 +186,7 @@ def score(policy, batch: Batch) -> Batch:
     With the batch's distinct observations (see the module docstring) pi is differentiated at those
     U rows only and gathered: log pi(A_t | S_t) = table[index * A + A_t]."""
     d = batch.distinct
-    if d is None or getattr(policy, "recurrent", True) or not d.matches(batch.obs):
+    if d is None or policy.recurrent or not d.matches(batch.obs):
         logp_all = policy.sequence(batch.obs)
         logp = logp_all.gather(2, batch.actions.unsqueeze(2)).squeeze(2)
         return replace(batch, logp=logp, logp_all=logp_all)

@@ -32,8 +32,8 @@ import torch
 from torch import nn
 
 from . import encoding
+from .equilibrium import nash_equilibrium
 from .games import Game, make_game
-from .selfplay import nash_equilibrium
 
 __all__ = ["SafePolicy"]
 
@@ -43,7 +43,8 @@ class SafePolicy(nn.Module):
 
     A recurrent policy whose state is [1, N, H + 1 + A]: the wrapped policy's state (H numbers,
     none for a feed-forward one), the budget B and the mixture played last round. It plays; it is
-    not trained (``sequence`` is not provided). ``context`` is the observation's k (>= 1).
+    not trained (``sequence`` steps through the rounds, without a gradient path of its own to
+    learn from). ``context`` is the observation's k (>= 1).
     """
 
     recurrent = True
@@ -62,11 +63,11 @@ class SafePolicy(nn.Module):
         return self.policy.parameters(recurse)
 
     def _inner_size(self) -> int:
-        state = self.policy.initial_state(1) if getattr(self.policy, "recurrent", False) else None
+        state = self.policy.initial_state(1) if self.policy.recurrent else None
         return 0 if state is None else state.shape[-1]
 
     def initial_state(self, n: int) -> torch.Tensor:
-        inner = self.policy.initial_state(n) if getattr(self.policy, "recurrent", False) else None
+        inner = self.policy.initial_state(n) if self.policy.recurrent else None
         dtype = next(self.policy.parameters()).dtype
         budget = torch.full((1, n, 1), self.epsilon, dtype=dtype)
         last_q = torch.full((1, n, self.game.num_actions), float("nan"), dtype=dtype)  # none yet
@@ -92,6 +93,14 @@ class SafePolicy(nn.Module):
         q_NA = lam_N[:, None] * p_NA + (1 - lam_N[:, None]) * self.sigma.to(p_NA.dtype)
         parts = ([inner] if inner is not None else []) + [budget_N[None, :, None], q_NA[None]]
         return q_NA.clamp(min=1e-30).log(), torch.cat(parts, dim=2)
+
+    def sequence(self, obs_NTF: torch.Tensor) -> torch.Tensor:
+        """[N, T, A]: the log-probabilities of whole matches, round by round with :meth:`step`."""
+        hidden, out = self.initial_state(obs_NTF.shape[0]), []
+        for t in range(obs_NTF.shape[1]):
+            logp_NA, hidden = self.step(obs_NTF[:, t], hidden)
+            out.append(logp_NA)
+        return torch.stack(out, dim=1)
 
     def budget(self, hidden: torch.Tensor) -> torch.Tensor:
         """[N] the budget B_t carried in ``hidden`` (before this round's update)."""

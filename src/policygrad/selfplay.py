@@ -38,9 +38,13 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-from .games import Game, make_game
+from .envs import parallel_env
+from .equilibrium import follow_magnet, mirror_step, nash_equilibrium, pair_exploitability
+from .games import make_game
 from .limits import check_seed, check_size
+from .tensors import sample
 
+# pair_exploitability and nash_equilibrium live in policygrad.equilibrium; they stay importable from here
 __all__ = ["SelfPlayConfig", "SelfPlayResult", "selfplay", "pair_exploitability", "nash_equilibrium", "plot_selfplay", "METHODS"]
 
 METHODS = ("gradient", "entropy", "mmd")
@@ -151,37 +155,6 @@ class SelfPlayResult:
         }
 
 
-def pair_exploitability(payoff: torch.Tensor, x_A: torch.Tensor, y_A: torch.Tensor) -> float:
-    """(max_a (M y)_a + max_o (M x)_o) / 2: the mean reward per round a best response takes from each."""
-    m = payoff.to(torch.float64)
-    return float(((m @ y_A.double()).max() + (m @ x_A.double()).max()) / 2)
-
-
-def nash_equilibrium(game: Game | str, iterations: int = 20000) -> torch.Tensor:
-    """[A] float64: a symmetric Nash equilibrium of the game, by magnetic mirror descent in self-play
-    (closed form for weighted RPS: each move in proportion to the weight of the move it beats)."""
-    g = make_game(game)
-    m = g.payoff
-    x = torch.full((g.num_actions,), 1.0 / g.num_actions, dtype=torch.float64)
-    rho = x.clone()
-    for _ in range(iterations):
-        x = _mirror(x, m @ x, rho, 0.2, 0.5)
-        rho = _follow(rho, x, 0.05)
-        if float((m @ x).max()) < 1e-13:
-            break
-    return x
-
-
-def _mirror(x: torch.Tensor, q: torch.Tensor, rho: torch.Tensor, lr: float, alpha: float) -> torch.Tensor:
-    """x' ∝ exp((log x + alpha lr log rho + lr q) / (1 + alpha lr)): one magnetic mirror descent step."""
-    return torch.softmax((x.log() + alpha * lr * rho.log() + lr * q) / (1 + alpha * lr), 0)
-
-
-def _follow(rho: torch.Tensor, x: torch.Tensor, beta: float) -> torch.Tensor:
-    """rho' ∝ rho^(1 - beta) x^beta: the magnet moves towards the policy."""
-    return torch.softmax((1 - beta) * rho.log() + beta * x.log(), 0)
-
-
 def selfplay(config: SelfPlayConfig, progress=None) -> SelfPlayResult:
     """Run two learners against each other (see the module docstring); ``progress(i)`` per iteration."""
     cfg = config
@@ -199,8 +172,6 @@ def selfplay(config: SelfPlayConfig, progress=None) -> SelfPlayResult:
     rho_x = rho_y = torch.full((a_num,), 1.0 / a_num, dtype=torch.float64)
     env = None
     if cfg.feedback == "sampled":
-        from .envs import parallel_env
-
         env = parallel_env(rounds=cfg.rounds, context=0, game=game)
         gen = torch.Generator().manual_seed(cfg.seed)
     t0 = time.perf_counter()
@@ -221,9 +192,9 @@ def selfplay(config: SelfPlayConfig, progress=None) -> SelfPlayResult:
             theta_y = theta_y + cfg.lr * y * (q_y - y @ q_y)
             x, y = torch.softmax(theta_x, 0), torch.softmax(theta_y, 0)
         else:
-            x, y = _mirror(x, q_x, rho_x, cfg.lr, cfg.alpha), _mirror(y, q_y, rho_y, cfg.lr, cfg.alpha)
+            x, y = mirror_step(x, q_x, rho_x, cfg.lr, cfg.alpha), mirror_step(y, q_y, rho_y, cfg.lr, cfg.alpha)
             if cfg.method == "mmd":
-                rho_x, rho_y = _follow(rho_x, x, cfg.magnet_rate), _follow(rho_y, y, cfg.magnet_rate)
+                rho_x, rho_y = follow_magnet(rho_x, x, cfg.magnet_rate), follow_magnet(rho_y, y, cfg.magnet_rate)
         sum_x, sum_y = sum_x + x, sum_y + y
         policies.append(torch.stack([x, y]))
         expl.append(pair_exploitability(m, x, y))
@@ -244,8 +215,6 @@ def selfplay(config: SelfPlayConfig, progress=None) -> SelfPlayResult:
 def _play(env, x: torch.Tensor, y: torch.Tensor, rounds: int, gen: torch.Generator, a_num: int):
     """Play one match in the PettingZoo env; importance-weighted estimates of both payoff vectors
     q_hat(a) = mean_t r_t 1[a_t = a] / pi(a), and player 0's reward per round."""
-    from .engine import sample
-
     env.reset()
     q_x = torch.zeros(a_num, dtype=torch.float64)
     q_y = torch.zeros(a_num, dtype=torch.float64)

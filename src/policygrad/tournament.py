@@ -45,10 +45,11 @@ import torch
 
 from .distributed import check_backend, ray_session, run_tasks
 from .engine import Engine, sample
-from .evaluate import match_stats, t975
+from .evaluate import match_stats
 from .games import Game, make_game
 from .limits import check_seed, check_size
 from .opponents import make_opponent
+from .stats import average_se, half_width
 
 __all__ = [
     "Player",
@@ -401,8 +402,8 @@ def _summarise(agents: list[str], opponents: list[str], matches: list[dict], rou
         if scored:
             entry["mean"] = sum(p["mean"] for p in scored) / len(scored)
             if all(p["se"] is not None for p in scored):  # the field is fixed: combine the pairs' standard errors
-                entry["se"] = math.sqrt(sum(p["se"] ** 2 for p in scored)) / len(scored)
-                entry["ci95"] = t975(sum(p["completed"] - 1 for p in scored)) * entry["se"]
+                entry["se"] = average_se([p["se"] for p in scored])
+                entry["ci95"] = half_width(entry["se"], sum(p["completed"] - 1 for p in scored))
             worst = min(scored, key=lambda p: p["mean"])
             entry["worst_opponent"], entry["worst_mean"] = worst["opponent"], worst["mean"]
         board.append(entry)

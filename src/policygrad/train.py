@@ -48,8 +48,11 @@ from .engine import Engine
 from .estimators import discounted_returns, entropy_bonus, policy_objective, value_loss
 from .games import make_game
 from .limits import check_training
+from .opponents.whitebox import attach_policy
+from .optimum import optimum
 from .policies import make_critic, make_policy
 from .rollout import rollout, score
+from .stats import standard_error
 
 __all__ = ["Trainer", "TrainResult", "NonFiniteLossError", "train", "default_run_dir", "METRIC_FIELDS", "RUN_FILES"]
 
@@ -103,8 +106,7 @@ class Trainer:
         torch.manual_seed(config.seed)  # parameter initialisation only; play uses explicit generators
         self.engine = Engine(config.opponent, n=config.batch, rounds=config.rounds, context=config.context, game=self.game, counts=config.counts, seed=config.seed)
         self.policy = make_policy(config.policy, self.engine.obs_size, a, config.context, config.hidden, config.uses_gaps, config.rounds)
-        if hasattr(self.engine.opponent, "attach"):  # a white-box opponent (best-response) reads the policy
-            self.engine.opponent.attach(self.policy, config.context, config.counts, config.rounds)
+        attach_policy(self.engine.opponent, self.policy, config.context, config.counts, config.rounds)  # a white-box opponent (best-response) reads the policy
         self.critic = make_critic(self.engine.obs_size, a, config.context, config.hidden, config.uses_gaps, config.rounds) if config.uses_critic else None
         params = list(self.policy.parameters()) + (list(self.critic.parameters()) if self.critic else [])
         if config.optimizer == "adam":
@@ -186,7 +188,7 @@ class Trainer:
             "iteration": self.iteration,
             "agent_steps": self.iteration * cfg.batch * cfg.rounds,
             "reward_per_round": float(per_round.mean()),
-            "reward_se": float(per_round.std()) / math.sqrt(len(per_round)) if len(per_round) > 1 else float("nan"),
+            "reward_se": standard_error(per_round),
             "entropy": float(ent.detach()) / cfg.rounds,  # mean entropy per round
             "grad_norm": float(grad_norm),
             "loss_v": float(loss_v.detach()),
@@ -201,10 +203,6 @@ class Trainer:
 
 def _optimum_or_none(config: TrainConfig) -> float | None:
     """The exact ceiling per round when it is cheap to compute, else None."""
-    try:
-        from .optimum import optimum
-    except ImportError:
-        return None
     try:
         return optimum(config.opponent, config.rounds, config.game, max_states=200_000).value_per_round
     except (ValueError, NotImplementedError, MemoryError):
@@ -401,7 +399,8 @@ def _run(trainer: Trainer, run_dir: str | None, action: str | None, stop: _StopO
     }
     if run_dir and not interrupted:
         atomic_write_text(os.path.join(run_dir, "report.json"), json.dumps(report, indent=2) + "\n")
-    return TrainResult(run_dir, trainer.iteration, report["reward_per_round"] or float("nan"), report["seconds"], interrupted, report)
+    final = float("nan") if report["reward_per_round"] is None else report["reward_per_round"]  # a reward of exactly 0.0 stays 0.0
+    return TrainResult(run_dir, trainer.iteration, final, report["seconds"], interrupted, report)
 
 
 def _truncate_metrics(path: str, iteration: int) -> None:

@@ -1,4 +1,4 @@
-"""The Opponent contract, its parameters, and spec-string parsing.
+"""The Opponent contract and its parameters (spec strings are split in :mod:`policygrad.opponents.spec`).
 
 An opponent is a batched stochastic policy over the history of the match:
 
@@ -16,12 +16,10 @@ Optionally, ``next_move()`` -> ``(probs [N, A], moves [N] or None)`` also gives 
 
 Tensors returned by ``probs`` are read-only for the caller (one may be a view shared between rounds).
 
-Memory layout: the batched state is indexed ``[N, ...]`` (match first), but the helpers below
-allocate it with the match index innermost in memory (a permuted view of a contiguous
-``[..., N]`` tensor). Then every per-match operation of the families, which is an operation on
-small tensors of N numbers each, runs over long contiguous rows instead of rows of A = 3 numbers,
-which on a CPU is several times faster at large N. Values and shapes are the same either way;
-:class:`TableRows` addresses any dense layout through its strides.
+Memory layout: the batched state is indexed ``[N, ...]`` (match first), but the helpers of
+:mod:`policygrad.tensors` (``batched_zeros``, ``match_last``, ``TableRows``) allocate it with the
+match index innermost in memory, so each per-match operation of the families runs over long
+contiguous rows of N numbers (see that module).
 """
 
 from __future__ import annotations
@@ -31,12 +29,13 @@ from typing import Any, ClassVar
 
 import torch
 
-from ..engine import as_count
 from ..games import Game
+from ..tensors import TableRows, as_count, batched_zeros, match_last, row_max
+from .spec import MAX_SPEC_DEPTH, parse_spec, split_top_level
 
+# parse_spec, split_top_level and MAX_SPEC_DEPTH live in policygrad.opponents.spec, the batched-layout
+# helpers in policygrad.tensors; they stay importable from here
 __all__ = ["Param", "Opponent", "OutsideCodeError", "parse_spec", "split_top_level", "batched_zeros", "match_last", "TableRows", "row_max", "MAX_SPEC_DEPTH"]
-
-MAX_SPEC_DEPTH = 16  # brackets nested in one spec (mix:of=[mix:of=[...]]): deeper is refused with a message, not a RecursionError
 
 
 class OutsideCodeError(ValueError):
@@ -138,187 +137,6 @@ class Param:
             raise bad()
         in_range(value)
         return value
-
-
-# -- batched state, the match index innermost in memory ---------------------------------------------
-
-
-def batched_zeros(n: int, *shape: int, dtype=torch.float32) -> torch.Tensor:
-    """Zeros of shape [N, *shape] stored with the match index innermost (see the module docstring)."""
-    return torch.zeros(*shape, n, dtype=dtype).movedim(-1, 0)
-
-
-def match_last(x_N: torch.Tensor) -> torch.Tensor:
-    """The same values as ``x_N`` ([N, ...]) in a fresh tensor with the match index innermost."""
-    if x_N.dim() < 2:
-        return x_N.contiguous()
-    return x_N.movedim(0, -1).contiguous().movedim(-1, 0)
-
-
-class TableRows:
-    """The row ``x[n, s_n, :]`` of every match n of a batched table ``x`` [N, S, A] (a Q-table, an
-    n-gram count table): read the rows, or read and write one entry of each.
-
-    It addresses the table's flat storage through its strides (any dense layout, which every
-    tensor of :func:`batched_zeros` and :func:`match_last` is): the same values as
-    ``x[rows, s]`` and ``x[rows, s, a] = v``, several times faster on a CPU at large N.
-
-    The rows that :meth:`get` reads are kept: a later :meth:`get` returns them again, and
-    :meth:`get_at` picks its entries from them (a lookup in N * A contiguous numbers instead of
-    one in the whole table). A write through this object drops the copy (the next :meth:`get`
-    reads the table again); a write to the same rows made through *another* object must be
-    mirrored with :meth:`mirror`.
-
-    Args:
-        x_NSA: the table, [N, S, A].
-        rows_N: ``arange(N)``; int32 (faster: half the index bytes) for tables of < 2^31 entries.
-        s_N: [N] integer, the row of each match.
-    """
-
-    def __init__(self, x_NSA: torch.Tensor, rows_N: torch.Tensor, s_N: torch.Tensor) -> None:
-        if not _is_dense(x_NSA):
-            raise ValueError("TableRows needs a dense tensor (a permutation of a contiguous one)")
-        if x_NSA.numel() >= 2**31:
-            rows_N = rows_N.long()
-        stride_n, stride_s, self.stride_a = x_NSA.stride()
-        self.flat = x_NSA.as_strided((x_NSA.numel(),), (1,), x_NSA.storage_offset())
-        self.num_actions = x_NSA.shape[2]
-        self.rows_N = rows_N
-        rows_N = rows_N if stride_n == 1 else rows_N * stride_n
-        self.base_N = torch.add(rows_N, s_N.to(rows_N.dtype), alpha=stride_s)
-        self._at_table: tuple[torch.Tensor, torch.Tensor] | None = None
-        self._at_rows: tuple[torch.Tensor, torch.Tensor] | None = None
-        self._moves: tuple[torch.Tensor, torch.Tensor] | None = None
-        self._rows_AN: torch.Tensor | None = None  # the rows as read by get(), [A, N] contiguous
-
-    def _offsets_A1(self) -> torch.Tensor:
-        return (torch.arange(self.num_actions, dtype=self.base_N.dtype) * self.stride_a).unsqueeze(1)
-
-    def get(self) -> torch.Tensor:
-        """[N, A]: the rows (laid out with the match index innermost). Read-only for the caller."""
-        if self._rows_AN is None:
-            index_AN = self.base_N + self._offsets_A1()
-            self._rows_AN = self.flat.index_select(0, index_AN.view(-1)).view(self.num_actions, -1)
-        return self._rows_AN.t()
-
-    def _in_table(self, a_N: torch.Tensor) -> torch.Tensor:
-        # storage offsets of x[n, s_n, a_n]; a set_at right after a get_at with the same a_N reuses them
-        if self._at_table is None or self._at_table[0] is not a_N:
-            self._at_table = (a_N, torch.add(self.base_N, self._as_index(a_N), alpha=self.stride_a))
-        return self._at_table[1]
-
-    def _in_rows(self, a_N: torch.Tensor) -> torch.Tensor:
-        # offsets of entry (a_n, n) in the kept rows, [A, N] contiguous
-        if self._at_rows is None or self._at_rows[0] is not a_N:
-            self._at_rows = (a_N, torch.add(self.rows_N, self._as_index(a_N), alpha=self.rows_N.shape[0]))
-        return self._at_rows[1]
-
-    def _as_index(self, a_N: torch.Tensor) -> torch.Tensor:
-        # the moves in the offsets' dtype (int32 for most tables): an add of int32 and int64 tensors
-        # promotes to int64 and costs about 5 times an int32 add over N numbers
-        if self._moves is None or self._moves[0] is not a_N:
-            self._moves = (a_N, a_N.to(self.base_N.dtype))
-        return self._moves[1]
-
-    def get_at(self, a_N: torch.Tensor) -> torch.Tensor:
-        """[N]: the entries ``x[n, s_n, a_n]``."""
-        if self._rows_AN is not None:
-            return self._rows_AN.view(-1).index_select(0, self._in_rows(a_N))
-        return self.flat.index_select(0, self._in_table(a_N))
-
-    def set_at(self, a_N: torch.Tensor, values_N: torch.Tensor) -> None:
-        """In place: ``x[n, s_n, a_n] = values[n]``."""
-        self.flat.scatter_(0, self._in_table(a_N), values_N.to(self.flat.dtype))
-        self._rows_AN = None  # the next get() reads the rows again
-
-    def mirror(self, where_N: torch.Tensor, a_N: torch.Tensor, values_N: torch.Tensor) -> None:
-        """Bring the kept rows in step with a write ``x[n, s_n, a_n] = values[n]`` that went through
-        another object, in the matches ``where_N`` ([N] bool) whose row it hit."""
-        if self._rows_AN is None:
-            return
-        hit_H = where_N.nonzero().squeeze(1)  # usually a few of the matches: write those only
-        kept = self._rows_AN.view(-1)
-        kept.index_copy_(0, torch.add(hit_H, a_N.index_select(0, hit_H), alpha=len(where_N)), values_N.index_select(0, hit_H).to(kept.dtype))
-
-    def set(self, values_NA: torch.Tensor) -> None:
-        """In place: ``x[n, s_n, :] = values[n]``."""
-        index_AN = self.base_N + self._offsets_A1()
-        values_AN = values_NA.to(self.flat.dtype).t().contiguous()
-        self.flat.scatter_(0, index_AN.view(-1), values_AN.view(-1))
-        self._rows_AN = None
-
-
-def row_max(x_NA: torch.Tensor) -> torch.Tensor:
-    """[N]: the largest entry of each row, column by column (runs of N numbers when the match index
-    is innermost, where ``amax(dim=1)`` would stride across them)."""
-    columns = x_NA.unbind(1)
-    top_N = columns[0]
-    for c in columns[1:]:
-        top_N = torch.maximum(top_N, c)
-    return top_N
-
-
-def _is_dense(x: torch.Tensor) -> bool:
-    # a permutation of a contiguous tensor: sorted by stride, each stride is the product of the sizes below it
-    if x.numel() == 0:
-        return True
-    expected = 1
-    for size, stride in sorted(zip(x.shape, x.stride()), key=lambda d: d[1]):
-        if size > 1 and stride != expected:
-            return False
-        expected *= size
-    return True
-
-
-def split_top_level(text: str, sep: str) -> list[str]:
-    """Split ``text`` on ``sep`` outside square brackets."""
-    parts, depth, cur = [], 0, []
-    for ch in text:
-        if ch == "[":
-            depth += 1
-        elif ch == "]":
-            depth -= 1
-        if ch == sep and depth == 0:
-            parts.append("".join(cur))
-            cur = []
-        else:
-            cur.append(ch)
-    parts.append("".join(cur))
-    return parts
-
-
-def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
-    """``"markov:order=2,decay=0.9"`` -> ``("markov", {"order": "2", "decay": "0.9"})``.
-
-    A comma-separated piece without ``=`` continues the previous value, so lists read
-    naturally: ``mixed:probs=0.5,0.3,0.2``. Brackets nest specs: ``mix:of=[frequency|markov:order=2]``.
-    """
-    depth = deepest = 0
-    for ch in spec:
-        depth += (ch == "[") - (ch == "]")
-        deepest = max(deepest, depth)
-    if deepest > MAX_SPEC_DEPTH:
-        raise ValueError(f"opponent spec {_short(spec)} nests {deepest} levels of brackets; allowed: at most {MAX_SPEC_DEPTH}")
-    name, _, rest = spec.strip().partition(":")
-    params: dict[str, str] = {}
-    last = None
-    for piece in split_top_level(rest, ",") if rest.strip() else []:
-        key, eq, value = piece.partition("=")
-        if eq and key.strip() and "[" not in key:
-            last = key.strip()
-            if last in params:
-                raise ValueError(f"{name}: parameter '{last}' given twice in {spec!r}")
-            params[last] = value.strip()
-        elif last is not None:
-            params[last] += "," + piece.strip()
-        else:
-            raise ValueError(f"bad opponent spec {spec!r}: expected name:key=value,...")
-    return name.strip(), params
-
-
-def _short(text: str, limit: int = 80) -> str:
-    """``repr(text)``, its middle left out past ``limit`` characters (a message stays one readable line)."""
-    return repr(text) if len(text) <= limit else repr(text[: limit // 2]) + " ... " + repr(text[-limit // 4 :])
 
 
 class Opponent:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import torch
 
 from .. import encoding
-from .base import Opponent, Param, TableRows, batched_zeros, row_max
+from ..tensors import TableRows, batched_zeros, row_max
+from .base import Opponent, Param
 
 def softmax(logits_NA: torch.Tensor) -> torch.Tensor:
     """[N, A]: softmax over each row, in the layout of ``logits_NA``.

@@ -1,10 +1,19 @@
-"""A population: one opponent drawn per match from a weighted list."""
+"""A population: one opponent drawn per match from a weighted list.
+
+The members are built by the registry (:func:`policygrad.opponents.make_opponent` of
+``mix:of=[...]``) and handed to :class:`Mix`, or given as objects: ``Mix([Frequency(), Markov(order=2)],
+weights=(1, 2))``.
+"""
 
 from __future__ import annotations
 
+from typing import Any, Sequence
+
 import torch
 
-from .base import Opponent, Param, batched_zeros
+from ..tensors import batched_zeros
+from .base import Opponent, Param
+from .whitebox import attach_policy
 
 
 def _weights(of: tuple, weights: tuple) -> list[float]:
@@ -16,7 +25,12 @@ def _weights(of: tuple, weights: tuple) -> list[float]:
 
 
 class Mix(Opponent):
-    """Draws one opponent per match from a weighted list, e.g. mix:of=[frequency|markov:order=2],weights=1,2."""
+    """Draws one opponent per match from a weighted list, e.g. mix:of=[frequency|markov:order=2],weights=1,2.
+
+    Args:
+        members: the opponents, built (from a spec, the registry builds them from ``of``).
+        **values: the parameters ``of`` (the members' specs; by default the members' own) and ``weights``.
+    """
 
     name = "mix"
     params = (
@@ -27,20 +41,25 @@ class Mix(Opponent):
     stochastic = True
     adaptive = True
 
-    def check(self) -> None:
-        from . import make_opponent
+    def __init__(self, members: Sequence[Opponent] | None = None, **values: Any) -> None:
+        if members is None:
+            raise TypeError("mix: give its members, Mix([opponent, ...], weights=...), or build it from a spec: make_opponent('mix:of=[...]')")
+        self.members = list(members)
+        for m in self.members:
+            if not isinstance(m, Opponent):
+                raise TypeError(f"mix: every member must be an Opponent, got {type(m).__name__}")
+        values.setdefault("of", [m.spec for m in self.members])
+        super().__init__(**values)
 
-        self.members = [make_opponent(s) for s in self.of]
+    def check(self) -> None:
+        if len(self.members) != len(self.of):
+            raise ValueError(f"mix: {len(self.members)} members for of={list(self.of)}, which names {len(self.of)}")
         self.weight_list = _weights(self.of, self.weights)
 
     @classmethod
     def check_params(cls, values) -> None:
-        """The parameters, and every member's spec checked without building it (see ``check_spec``)."""
-        from . import check_spec
-
+        """The parameters, without building the members (the registry's ``check_spec`` checks their specs)."""
         config = cls.parse_params(values)
-        for spec in config["of"]:
-            check_spec(spec)
         _weights(config["of"], config["weights"])
 
     def check_game(self, game) -> None:
@@ -48,10 +67,9 @@ class Mix(Opponent):
             member.check_game(game)
 
     def attach(self, policy, context: int, counts: bool, rounds: int | None) -> "Mix":
-        """Hand the agent's policy to the members that read it (white-box ones); the others ignore it."""
+        """Hand the agent's policy to the members that read it (white-box ones, at any depth); the others ignore it."""
         for member in self.members:
-            if hasattr(member, "attach"):
-                member.attach(policy, context, counts, rounds)
+            attach_policy(member, policy, context, counts, rounds)
         return self
 
     def components(self) -> list[tuple[float, Opponent]]:

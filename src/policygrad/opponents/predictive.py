@@ -10,7 +10,8 @@ from __future__ import annotations
 import torch
 
 from .. import encoding
-from .base import Opponent, Param, TableRows, batched_zeros, match_last
+from ..tensors import TableRows, batched_zeros, match_last
+from .base import Opponent, Param
 
 _decay = Param("decay", "float", 1.0, "weight kept by old counts at each update (1: no forgetting)", low=0.0, high=1.0)
 
