@@ -360,3 +360,14 @@ def test_game_objects_are_accepted():
     g = make_game("rpsls")
     e = Engine("mixed", n=1, game=g)
     assert e.game is g and e.num_actions == 5
+
+
+def test_the_sampling_helpers_live_in_tensors_and_stay_importable_from_the_engine():
+    import policygrad.engine as engine
+    from policygrad import tensors
+
+    assert (engine.sample, engine.inverse_cdf, engine.check_moves) == (tensors.sample, tensors.inverse_cdf, tensors.check_moves)
+    with pytest.warns(DeprecationWarning, match="policygrad.tensors.as_count"):
+        assert engine.as_count is tensors.as_count
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        engine.nothing  # noqa: B018

@@ -4,16 +4,22 @@ registry and its errors, and one contract test run over the whole registry.
 Moves: 0 rock, 1 paper, 2 scissors. Paper beats rock, scissors beats paper, rock beats scissors.
 """
 
+import importlib
 import math
+import sys
 
 import pytest
 import torch
 
 from policygrad.engine import Engine
 from policygrad.games import make_game
-from policygrad.opponents import OPPONENTS, REGISTRY, attach_policy, describe_opponents, make_opponent, split_specs
+from policygrad.opponents import OPPONENTS, REGISTRY, WhiteBox, attach_policy, check_spec, describe_opponents, make_opponent, split_specs
+from policygrad.opponents.fixed import Constant
+from policygrad.opponents.mix import Mix
+from policygrad.opponents.predictive import Markov
 from policygrad.opponents.spec import parse_spec
-from policygrad.policies import TabularPolicy
+from policygrad.opponents.whitebox import BestResponse, MindReader, PolicyOpponent
+from policygrad.policies import GRUPolicy, TabularPolicy
 from policygrad.tensors import TableRows, batched_zeros, match_last, sample
 
 R, P, S = 0, 1, 2
@@ -387,6 +393,52 @@ def test_mix_draws_one_member_per_match():
     assert abs(share - 0.75) < 5 * math.sqrt(0.75 * 0.25 / n)  # 5 standard errors
     assert torch.equal(first, e.opponent.member_of)  # member i is constant:move=i
     assert make_opponent("mix:of=[constant:move=0|constant:move=1],weights=1,0").components()[1][0] == 0
+
+
+def test_the_registry_builds_a_mixs_members_and_a_mix_takes_built_ones():
+    nested = make_opponent("mix:of=[frequency|mix:of=[constant:move=2|markov:order=2]],weights=1,3")
+    assert [m.spec for m in nested.members] == ["frequency", "mix:of=[constant:move=2|markov:order=2]"]
+    assert [m.spec for m in nested.members[1].members] == ["constant:move=2", "markov:order=2"]
+    assert [w for w, _ in nested.components()] == [0.25, 0.75]
+    # built members, in Python: their specs are the mix's own, so the spec rebuilds it
+    mix = Mix([Constant(move=1), Markov(order=2)], weights=(1, 2))
+    assert mix.spec == "mix:of=[constant:move=1|markov:order=2],weights=1,2"
+    assert make_opponent(mix.spec).config == mix.config
+    with pytest.raises(TypeError, match="give its members"):
+        Mix(of=["frequency"])
+    with pytest.raises(TypeError, match="must be an Opponent, got str"):
+        Mix(["frequency"])
+    with pytest.raises(ValueError, match="2 members for of=\\['frequency'\\], which names 1"):
+        Mix([Constant(), Markov()], of=["frequency"])
+
+
+def test_a_stored_mix_spec_is_checked_member_by_member_without_building():
+    check_spec("mix:of=[frequency|mix:of=[cycle|markov:order=2]]")  # fine
+    with pytest.raises(ValueError, match="unknown opponent 'nobody'"):
+        check_spec("mix:of=[frequency|mix:of=[cycle|nobody]]")
+    with pytest.raises(ValueError, match="markov: bad value '0' for parameter 'order'"):
+        check_spec("mix:of=[frequency|mix:of=[cycle|markov:order=0]]")
+
+
+def test_attach_policy_reaches_white_box_opponents_at_any_depth_of_a_mix():
+    policy = TabularPolicy(3, 1)
+    plain = make_opponent("frequency")
+    assert attach_policy(plain, policy, 1, False, 5) is plain and not isinstance(plain, WhiteBox)
+    mix = make_opponent("mix:of=[frequency|mix:of=[mind-reader|best-response]]")
+    assert isinstance(mix, WhiteBox) and attach_policy(mix, policy, 2, False, 7) is mix
+    reader, best = mix.members[1].members
+    assert isinstance(reader, MindReader) and isinstance(best, BestResponse)
+    assert (reader.policy, reader.context, reader.rounds) == (policy, 2, 7)
+    assert (best.policy, best.context, best.counts, best.rounds) == (policy, 2, False, 7)
+    with pytest.raises(ValueError, match="recurrent"):  # the exact best response refuses a recurrent policy, through the mix too
+        attach_policy(mix, GRUPolicy(10, 3), 1, False, 5)
+
+
+def test_the_old_white_box_module_warns_and_gives_the_same_classes():
+    sys.modules.pop("policygrad.opponents.best_response", None)
+    with pytest.warns(DeprecationWarning, match="policygrad.opponents.whitebox"):
+        old = importlib.import_module("policygrad.opponents.best_response")
+    assert (old.BestResponse, old.MindReader, old.PolicyOpponent) == (BestResponse, MindReader, PolicyOpponent)
 
 
 # -- the batched-table helper ------------------------------------------------------------------------------

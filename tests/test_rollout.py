@@ -80,3 +80,49 @@ def test_fast_path_steps_aside():
     batch.obs[0, 0, -1] = 0.5  # changed in place
     assert not batch.distinct.matches(batch.obs)
     assert torch.equal(score(pi, batch).logp_all, pi.sequence(batch.obs))
+
+
+def every_policy_class():
+    """One instance of every policy class of the package (the Q forms and the safe-play wrapper too)."""
+    from policygrad.baselines import ConstantPolicy, QNetPolicy, QTablePolicy, argmax_policy
+    from policygrad.policies import DeterministicView, GRUPolicy, MLPPolicy, ModeGaps, TabularPolicy, WithFeatures
+    from policygrad.safety import SafePolicy
+
+    f = encoding.feature_size(3, 1, True)
+    gru = GRUPolicy(f, 3, 8)
+    return {
+        "mlp": MLPPolicy(f, 3, (8,)),
+        "tabular": TabularPolicy(3, 1),
+        "gru": gru,
+        "gaps+mlp": WithFeatures(ModeGaps(3, 1, 10, f), MLPPolicy(f + 12, 3, (8,))),
+        "gaps+gru": WithFeatures(ModeGaps(3, 1, 10, f), GRUPolicy(f + 12, 3, 8)),
+        "deterministic(gru)": DeterministicView(gru),
+        "eps-soft(mlp)": EpsilonSoftView(MLPPolicy(f, 3, (8,)), 0.1),
+        "argmax(tabular)": argmax_policy(TabularPolicy(3, 1)),
+        "q-table": QTablePolicy(3, 1),
+        "q-net": QNetPolicy(f, 3, (8,)),
+        "constant": ConstantPolicy(3, 1),
+        "safe(mlp)": SafePolicy(MLPPolicy(f, 3, (8,)), "rps", context=1),
+        "safe(gru)": SafePolicy(gru, "rps", context=1),
+    }
+
+
+@pytest.mark.parametrize("name, policy", list(every_policy_class().items()))
+def test_every_policy_class_keeps_the_policy_contract(name, policy):
+    from policygrad.policies import Policy
+
+    # recurrent is declared, a bool, and says whether the hidden state carries anything
+    assert isinstance(policy, Policy) and type(policy.recurrent) is bool
+    hidden = policy.initial_state(4)
+    assert (hidden is not None) == policy.recurrent, name
+    recurrent = name.startswith(("gru", "gaps+gru", "deterministic(gru)", "safe("))
+    assert policy.recurrent == recurrent
+    # step round by round gives the numbers of sequence over the whole match
+    obs_NTF = torch.rand(4, 5, encoding.feature_size(3, 1, True))
+    obs_NTF[..., :9] = torch.nn.functional.one_hot(torch.randint(0, 9, (4, 5)), 9).float()  # a context the tabular forms can read
+    with torch.no_grad():
+        steps = []
+        for t in range(5):
+            logp, hidden = policy.step(obs_NTF[:, t], hidden)
+            steps.append(logp)
+        assert torch.allclose(torch.stack(steps, 1), policy.sequence(obs_NTF), atol=1e-6), name

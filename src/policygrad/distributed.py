@@ -22,6 +22,8 @@ import logging
 import os
 from typing import Any, Callable, Iterator
 
+import torch
+
 from .opponents.external import MissingExtraError, install_hint
 
 __all__ = ["BACKENDS", "import_ray", "ray_session", "run_tasks", "check_backend"]
@@ -73,8 +75,6 @@ def ray_session(address: str | None = None, cpus: int | None = None, what: str =
 
 
 def _call(fn: Callable[..., Any], item: tuple) -> Any:
-    import torch
-
     torch.set_num_threads(1)  # one task per CPU: no oversubscription (the local pool's workers do the same)
     return fn(*item)
 

@@ -12,7 +12,7 @@ __all__ = ["StateSpaceTooLarge"]
 class StateSpaceTooLarge(ValueError):
     """An exact method refused because one round of its state space holds more than its limit.
 
-    Raised by the exact best response (:func:`policygrad.exploitability.best_response`) and by
+    Raised by the exact best response (:func:`policygrad.best_response.best_response`) and by
     :func:`policygrad.optimum.optimum` as soon as a level exceeds the limit, before anything larger
     is built. A ValueError, so code that treats every bad input alike still catches it.
 

@@ -155,7 +155,7 @@ def rollout(policy, engine: Engine, seed: int | None = None, generator: torch.Ge
             if t < 2 and not torch.equal(obs_TNF[t, :4096], table_TCF[t][ctx_N[:4096]]):
                 raise RuntimeError("rollout: the engine's observation is not the encoding of its context")
             torch.add(ctx_N, t * c_num, out=index_TN[t])
-            # engine.inverse_cdf, one column at a time on [N] gathers: a = #{j < A-1 : cdf_j <= u * cdf_{A-1}}
+            # tensors.inverse_cdf, one column at a time on [N] gathers: a = #{j < A-1 : cdf_j <= u * cdf_{A-1}}
             cdf_AC = logp_TCA[t].exp().cumsum(1).t().contiguous()
             threshold_N = u_N1.squeeze(1) * cdf_AC[-1].index_select(0, ctx_N)
             a = torch.zeros(n, dtype=torch.long)

@@ -45,6 +45,7 @@ import sys
 import types
 from typing import Any, Callable
 
+import numpy
 import torch
 
 from .base import Opponent, Param
@@ -128,12 +129,7 @@ def _seed_everything(generator: torch.Generator | None) -> int:
     """One draw from the engine's generator seeds the process-wide generators the bots use."""
     seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
     random.seed(seed)
-    try:
-        import numpy
-
-        numpy.random.seed(seed)
-    except ImportError:  # pragma: no cover - numpy is a dependency
-        pass
+    numpy.random.seed(seed)
     try:
         import ctypes
 
