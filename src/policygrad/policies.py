@@ -168,7 +168,7 @@ class _View(nn.Module):
     def __init__(self, policy: nn.Module) -> None:
         super().__init__()
         self.policy = policy
-        self.recurrent = policy.recurrent
+        self.recurrent = bool(policy.recurrent)
 
     def initial_state(self, n: int):
         return self.policy.initial_state(n)
@@ -308,7 +308,7 @@ class WithFeatures(nn.Module):
     def __init__(self, features: nn.Module, policy: nn.Module) -> None:
         super().__init__()
         self.features, self.policy = features, policy
-        self.recurrent = policy.recurrent
+        self.recurrent = bool(policy.recurrent)
 
     def initial_state(self, n: int):
         return self.policy.initial_state(n)

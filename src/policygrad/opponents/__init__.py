@@ -33,9 +33,10 @@ from .registry import (
 )
 from .whitebox import BestResponse, MindReader, PolicyOpponent, WhiteBox, attach_policy
 
-# the opponent classes are importable from here too (policygrad.opponents.Frequency); the API
-# reference lists them under their family modules
 __all__ = [
     "Opponent", "Param", "OPPONENTS", "REGISTRY", "EXTERNAL", "make_opponent", "describe_opponents", "split_specs", "adaptive_names",
     "check_spec", "outside_code", "refuse_outside_code", "OutsideCodeError", "WhiteBox", "attach_policy",
+    # the opponent classes, by family
+    "Constant", "Mixed", "Cycle", "Mirror", "BeatLast", "WinStayLoseShift", "Frequency", "Markov", "Pattern", "Exploiter",
+    "QLearner", "PGLearner", "Mix", "BestResponse", "MindReader", "PolicyOpponent",
 ]  # fmt: skip

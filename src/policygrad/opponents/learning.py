@@ -12,6 +12,7 @@ from .. import encoding
 from ..tensors import TableRows, batched_zeros, row_max
 from .base import Opponent, Param
 
+
 def softmax(logits_NA: torch.Tensor) -> torch.Tensor:
     """[N, A]: softmax over each row, in the layout of ``logits_NA``.
 
