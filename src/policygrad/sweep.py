@@ -26,7 +26,7 @@ read as they are.
 
 Everything is checked here, before Ray starts: every key, every value of every cell (each trial's
 :class:`~policygrad.config.TrainConfig` is built), each range's ends, the scheduler and its
-settings. The run itself is :func:`policygrad.sweep_tune.run_sweep` (Ray Tune); the results table
+settings. The run itself is :func:`run_sweep` (Ray Tune, :mod:`policygrad.sweep_tune`); the results table
 and figures are :mod:`policygrad.sweep_results`.
 """
 
@@ -41,9 +41,17 @@ import random
 from dataclasses import dataclass, fields
 
 from .config import TrainConfig, load_toml, read_config
+from .distributed import import_ray, ray_session
 from .files import RUN_MARKER, RunLock, atomic_write_text, check_writable_dir, name_part
 from .limits import check_seed
 from .opponents import outside_code
+from .opponents.external import MissingExtraError
+from .sweep_results import collect, plot_sweep, write_results
+
+try:  # Ray Tune runs the trials: the optional extra `ray` (run_sweep says how to install it)
+    from .sweep_tune import EXPERIMENT, run_tune
+except MissingExtraError:
+    EXPERIMENT, run_tune = "ray", None
 
 __all__ = ["SweepSpec", "Dimension", "Trial", "SweepResult", "load_sweep", "sweep_from_dict", "run_sweep", "SCHEDULERS", "DOMAINS", "METRICS"]
 
@@ -53,7 +61,7 @@ METRICS = ("reward_per_round", "entropy", "grad_norm", "loss_v", "reward_se")  #
 MODES = ("max", "min")
 _TOP = ("config", "seeds", "metric", "mode", "scheduler", "samples", "sample_seed", "max_failures", "base", "space", "asha", "pbt")
 _ASHA = {"grace_period": None, "reduction_factor": 2.0}
-_PBT = {"perturbation_interval": None, "quantile_fraction": 0.25, "resample_probability": 0.25, "mutations": None}
+_PBT = {"perturbation_interval": None, "quantile_fraction": 0.25, "resample_probability": 0.25, "mutations": None, "synch": False}
 _FIELDS = {f.name: f for f in fields(TrainConfig)}
 
 
@@ -300,6 +308,8 @@ def sweep_from_dict(data: dict, source: str = "sweep") -> SweepSpec:
             raise ValueError(f"{source}: [pbt] perturbation_interval = {interval} must be a multiple of checkpoint_every ({', '.join(map(str, sorted(every)))}): PBT copies checkpoints")
         _number(pbt["quantile_fraction"], "[pbt] quantile_fraction", source, 0, 0.5, low_open=True)
         _number(pbt["resample_probability"], "[pbt] resample_probability", source, 0, 1)
+        if not isinstance(pbt["synch"], bool):
+            raise ValueError(f"{source}: [pbt] synch must be true (every trial waits at each perturbation) or false, got {pbt['synch']!r}")
         mutations = pbt["mutations"] if pbt["mutations"] is not None else [d.key for d in space if d.key in ("lr", "ent_coef")]
         if not isinstance(mutations, list) or not mutations or any(m not in [d.key for d in space] for m in mutations):
             raise ValueError(f"{source}: [pbt] mutations must list [space] keys that PBT perturbs, e.g. [\"lr\", \"ent_coef\"], got {mutations!r}; [space] has: {', '.join(d.key for d in space) or 'nothing'}")
@@ -351,9 +361,7 @@ def run_sweep(spec: SweepSpec, out: str, address: str | None = None, cpus: int |
     Ctrl-C stops the sweep cleanly (Tune saves its state; the result says ``interrupted``).
     """
     check_writable_dir(out, "--out")
-    from .sweep_results import collect, plot_sweep, write_results
-    from .sweep_tune import EXPERIMENT, run_tune  # Ray, the optional extra: a clear error without it, before any folder is made
-
+    import_ray("policygrad sweep")  # Ray, the optional extra: a clear error without it, before any folder is made
     stored = os.path.join(out, "sweep.json")
     plan = spec.to_dict()
     if resume:
@@ -375,8 +383,6 @@ def run_sweep(spec: SweepSpec, out: str, address: str | None = None, cpus: int |
             if os.path.exists(spec.source):  # the file as written, beside the checked plan
                 with open(spec.source) as fh:
                     atomic_write_text(os.path.join(out, "sweep.toml"), fh.read())
-        from .distributed import ray_session
-
         with ray_session(address, cpus, "policygrad sweep"):
             states = run_tune(spec, os.path.abspath(out), resume, progress)
         results = collect(spec, out, states)

@@ -5,7 +5,7 @@ table can be rebuilt from the folders at any time; Tune adds only each trial's s
 stopped early by ASHA, failed with its error, or not finished when the sweep was stopped).
 
 Per cell, over its seeds: the mean final reward per round (the last iteration's batch) with the
-half-width of its 95% interval (Student's t: :func:`policygrad.baselines.interval`), its fraction of
+half-width of its 95% interval (Student's t: :func:`policygrad.stats.interval`), its fraction of
 the exact optimum where the optimum was cheap to compute (the ``optimum`` column of metrics.csv),
 the sweep's metric when it is another one, and the training seconds per trial.
 """
@@ -18,9 +18,10 @@ import json
 import math
 import os
 
-from .baselines import interval
+from .config import load_toml
 from .files import atomic_write_text
 from .plots import plt, read_metrics, save_figure
+from .stats import interval
 
 __all__ = ["collect", "write_results", "plot_sweep", "STATUSES"]
 
@@ -41,9 +42,11 @@ def _trial_row(spec, trial, run_dir: str, state: dict | None) -> dict:
         opt = m["optimum"][-1]
         row["optimum"] = None if math.isnan(opt) else opt
     pbt_log = os.path.join(run_dir, "pbt.log")
-    if os.path.exists(pbt_log):
+    if os.path.exists(pbt_log):  # PBT copied a better run's checkpoint here: the run now trains with that run's values, perturbed
         with open(pbt_log) as fh:
             row["exploits"] = [line.rstrip("\n") for line in fh if line.strip()]
+        final = load_toml(os.path.join(run_dir, "config.toml"))
+        row["final_values"] = {k: final[k] for k in trial.values}
     target = spec.config(trial.values, trial.seed).iterations
     if state is not None:
         row["failures"] = state["failures"]

@@ -22,6 +22,7 @@ A trial keeps its run folder whatever config PBT gives it: the folder's name is 
 
 from __future__ import annotations
 
+import csv
 import functools
 import json
 import os
@@ -30,7 +31,7 @@ import socket
 import tempfile
 import time
 import uuid
-from typing import Any, Callable
+from typing import Callable
 
 from .distributed import import_ray
 
@@ -38,7 +39,7 @@ ray = import_ray("policygrad sweep")
 from ray import tune  # noqa: E402
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, PopulationBasedTraining  # noqa: E402
 
-from .config import TrainConfig, dump_toml  # noqa: E402
+from .config import TrainConfig, dump_toml, load_toml  # noqa: E402
 from .files import RunDirInUseError, RunLock, atomic_write, atomic_write_text, run_maker  # noqa: E402
 from .train import METRIC_FIELDS, train  # noqa: E402
 
@@ -70,8 +71,6 @@ def _own_name(runs: str, trial_id: str, first_name: str) -> str:
 
 
 def _last_row(run_dir: str) -> dict:
-    import csv
-
     with open(os.path.join(run_dir, "metrics.csv"), newline="") as fh:
         rows = list(csv.DictReader(fh))
     return rows[-1] if rows else {}
@@ -106,8 +105,6 @@ def _adopt(run_dir: str, folder: str, source: dict, config: TrainConfig, metric:
     """PBT's exploit: the checkpoint of a better run (in ``folder``) replaces this run's own."""
     old = {}
     if os.path.exists(os.path.join(run_dir, "config.toml")):
-        from .config import load_toml
-
         old = load_toml(os.path.join(run_dir, "config.toml"))
     own = _numbers(_last_row(run_dir)).get(metric) if os.path.exists(os.path.join(run_dir, "metrics.csv")) else None
     atomic_write(os.path.join(run_dir, "checkpoint.pt"), lambda tmp: shutil.copyfile(os.path.join(folder, "checkpoint.pt"), tmp), suffix=".pt")
@@ -167,20 +164,18 @@ def _trial(params: dict, plan: dict) -> None:
             elif not os.path.exists(os.path.join(run_dir, "checkpoint.pt")):  # a node that does not see the run folder
                 atomic_write(os.path.join(run_dir, "checkpoint.pt"), lambda tmp: shutil.copyfile(os.path.join(folder, "checkpoint.pt"), tmp), suffix=".pt")
     last: dict = {}
-    reported: list[int] = []
 
     def on_save(path: str, iteration: int) -> None:
-        if iteration == 0:
-            return  # the first checkpoint, before any metric
-        _report(name, path, iteration, last or _last_row(run_dir), metric)
-        reported.append(iteration)
+        # the first checkpoint comes before any metric; the last is reported once train() has written
+        # report.json (Tune may stop a trial at its last report: ASHA at max_t)
+        if 0 < iteration < config.iterations:
+            _report(name, path, iteration, last or _last_row(run_dir), metric)
 
     if os.path.exists(os.path.join(run_dir, "checkpoint.pt")):
         _log(run_dir, "resuming from its checkpoint")
     result = _train_waiting(config, run_dir, resume=True, progress=last.update, on_save=on_save)
-    if not reported:  # nothing left to train (a retry after the last checkpoint): report where it stands
-        _report(name, os.path.join(run_dir, "checkpoint.pt"), result.iterations, _last_row(run_dir), metric)
     _log(run_dir, f"done: iteration {result.iterations}")
+    _report(name, os.path.join(run_dir, "checkpoint.pt"), result.iterations, _last_row(run_dir), metric)
 
 
 # -- in the driver: the experiment ----------------------------------------------------------------
@@ -223,11 +218,8 @@ class _Progress(tune.Callback):
 
     def __init__(self, metric: str, mode: str) -> None:
         self.metric, self.mode = metric, mode
-        self.states: dict[str, dict] = {}
 
     def _update(self, trials) -> None:
-        self.states = _statuses(trials)
-        _LAST["states"] = self.states
         if _SINK is None:
             return
         counts = {s: sum(1 for t in trials if t.status == s) for s in ("TERMINATED", "RUNNING", "ERROR", "PENDING", "PAUSED")}
@@ -247,12 +239,6 @@ class _Progress(tune.Callback):
 
     def on_trial_error(self, iteration, trials, trial, **info):
         self._update(trials)
-
-    def on_experiment_end(self, trials, **info):
-        self._update(trials)
-
-
-_LAST: dict[str, Any] = {}  # the states the callback saw last (this process)
 
 
 def _plan(spec, out: str) -> dict:
@@ -279,7 +265,7 @@ def _scheduler(spec):
         return PopulationBasedTraining(
             time_attr="iteration", perturbation_interval=spec.pbt["perturbation_interval"], hyperparam_mutations={"t": mutations},
             quantile_fraction=spec.pbt["quantile_fraction"], resample_probability=spec.pbt["resample_probability"],
-            custom_explore_fn=functools.partial(_clip, bounds),
+            custom_explore_fn=functools.partial(_clip, bounds), synch=spec.pbt["synch"],
         )  # fmt: skip
     return FIFOScheduler()
 
@@ -297,7 +283,6 @@ def run_tune(spec, out: str, resume: bool, progress: Callable[[dict], None] | No
     # warns that this happens often: measured here, it costs milliseconds, so the warning is off
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # Tune's own tables off (verbose=0): the caller shows progress
-    _LAST.clear()
     _SINK = progress
     try:
         if resume:
@@ -318,4 +303,5 @@ def run_tune(spec, out: str, resume: bool, progress: Callable[[dict], None] | No
         tuner.fit()
     finally:
         _SINK = None
-    return dict(_LAST.get("states", {}))
+    # the trials as Tune saved them (before its clean-up stops the running ones): what a resume continues
+    return _statuses(tune.ExperimentAnalysis(experiment).trials)
