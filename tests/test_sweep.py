@@ -86,6 +86,18 @@ def test_sweep_cells_are_the_grid_crossed_with_draws_the_same_every_time():
     assert a.trials[0].name == f"000__opponent=frequency__lr={a.cells[0]['lr']:.4g}__seed=0"
 
 
+def test_the_meta_agents_sweep_is_its_recipe_as_pbt_over_a_population_of_grus():
+    from policygrad.config import read_config
+
+    root = os.path.join(os.path.dirname(__file__), "..", "agents")
+    spec = load_sweep(os.path.join(root, "meta.sweep.toml"))
+    recipe = read_config(os.path.join(root, "meta.toml")).to_dict()
+    recipe.pop("seed")
+    assert spec.base == recipe and spec.scheduler == "pbt" and spec.pbt["mutations"] == ["lr", "ent_coef"]
+    assert len(spec.trials) == 8 and {spec.config(t.values, t.seed).policy for t in spec.trials} == {"gru"}
+    assert spec.pbt["perturbation_interval"] % recipe["checkpoint_every"] == 0
+
+
 def test_without_ray_sweep_and_backend_ray_say_how_to_install_it(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray fails as it does without the extra
     path = write(tmp_path, TINY.format(iterations=5))
