@@ -291,7 +291,7 @@ def test_main_turns_system_errors_into_one_line_on_stderr(monkeypatch, capsys, e
     def fail(args):
         raise error
 
-    monkeypatch.setattr(cli, "cmd_opponents", fail)  # build_parser binds the module's function when main runs
+    monkeypatch.setattr(cli.opponents, "cmd_opponents", fail)  # register binds its module's handler when main builds the parser
     code, out, err, _ = run(capsys, ["opponents", "--json"])
     assert (code, out, err) == (2, "", line + "\n")
 
