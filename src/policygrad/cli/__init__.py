@@ -10,7 +10,6 @@ the handlers' work; figures (matplotlib) load when a figure is drawn, Ray when a
 from __future__ import annotations
 
 import argparse
-import sys
 
 from rich.text import Text
 
@@ -66,7 +65,3 @@ def _one_line(e: BaseException) -> str:
     else:
         text = str(e) or type(e).__name__
     return " ".join(line.strip() for line in text.splitlines() if line.strip())
-
-
-if __name__ == "__main__":
-    sys.exit(main())

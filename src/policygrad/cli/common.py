@@ -14,18 +14,19 @@ import ast
 import inspect
 import math
 import textwrap
+from collections.abc import Callable
 from dataclasses import MISSING, field, fields
+from itertools import pairwise
 from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any
 
 from rich.console import Console
 
 from ..limits import MAX_SEED
-from ..opponents import split_specs
 
 __all__ = [
     "console", "err_console", "HelpFormatter", "says_default", "option", "add_options", "from_args", "defaults_of", "field_helps",
-    "seed_arg", "seeds_arg", "path_arg", "at_least", "integer", "finite", "ints", "floats", "names", "specs", "shown", "GAME_HELP", "OPPONENT_HELP",
+    "seed_arg", "seeds_arg", "path_arg", "at_least", "integer", "finite", "ints", "floats", "names", "shown", "GAME_HELP", "OPPONENT_HELP",
 ]  # fmt: skip
 
 # No markup: what is printed holds opponent specs such as ``mix:of=[frequency|markov]``, paths and
@@ -115,11 +116,6 @@ def names(text: str) -> tuple[str, ...]:
     return tuple(x.strip() for x in text.split(","))
 
 
-def specs(text: str) -> tuple[str, ...]:
-    """Comma-separated opponent specs, whose own parameters may hold commas: ``markov,mixed:probs=0.5,0.3,0.2``."""
-    return tuple(split_specs(text))
-
-
 def seeds_arg(text: str) -> tuple[int, ...]:
     """``3`` -> seeds 0, 1, 2; ``4,7`` -> seeds 4 and 7."""
     values = ints(text)
@@ -204,7 +200,7 @@ def field_helps(cls: type) -> dict[str, str]:
         tree = None
     if tree is not None:
         body = tree.body[0].body  # type: ignore[attr-defined]
-        for stmt, after in zip(body, body[1:]):
+        for stmt, after in pairwise(body):
             if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant) and isinstance(after.value.value, str):
                 docs[stmt.target.id] = " ".join(after.value.value.split())
     return {f.name: f.metadata.get("help") or docs.get(f.name, "") for f in fields(cls)}

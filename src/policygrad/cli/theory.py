@@ -140,8 +140,9 @@ def cmd_selfplay(args) -> int:
     if runs.json:
         print(json.dumps({"runs": [r.summary() for r in results], "plots": plots}, indent=2))
         return 0
-    table = Table(title=f"self-play: exploitability of the pair (reward per round a best response takes), {args.feedback} feedback")
-    for col in ("game", "method", "it 100", "it 1000", f"last (it {args.iterations})", "average policy"):
+    first = configs[0]  # every run shares the settings but its game and method
+    table = Table(title=f"self-play: exploitability of the pair (reward per round a best response takes), {first.feedback} feedback")
+    for col in ("game", "method", "it 100", "it 1000", f"last (it {first.iterations})", "average policy"):
         table.add_column(col, justify="left" if col in ("game", "method") else "right")
     for r in results:
         e = r.exploitability
