@@ -188,7 +188,7 @@ def option(
         append: a repeatable flag, its values collected in a tuple.
     """
     meta = {"help": help, "type": type, "choices": choices, "metavar": metavar, "positional": positional, "nargs": nargs, "short": short, "append": append}
-    return field(default=default, metadata={k: v for k, v in meta.items() if v not in (None, False)})
+    return field(default=default, metadata={k: v for k, v in meta.items() if v is not None and v is not False and v != ""})
 
 
 def field_helps(cls: type) -> dict[str, str]:
@@ -239,7 +239,7 @@ def add_options(
             continue
         meta = {**f.metadata, **(override or {}).get(f.name, {})}
         kind, required = _kind(f), f.default is MISSING
-        text = meta.get("help", helps[f.name])
+        text = meta.get("help") or helps[f.name]
         kw: dict[str, Any] = {}
         if kind == "bool":
             flip = unset or f.default is True
