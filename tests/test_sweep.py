@@ -237,15 +237,19 @@ def test_ctrl_c_stops_the_sweep_and_resume_runs_only_the_rest(tmp_path, ray2):
     output, _ = proc.communicate(timeout=120)
     assert proc.returncode == 130, output
     assert f"resume with policygrad sweep {path} --out {out} --resume" in " ".join(output.split())
-    finished = {r.name: (r / "sweep.log").read_text() for r in runs if (r / "report.json").exists()}
-    assert 2 <= len(finished) < 6
+    stopped = json.loads((out / "results.json").read_text())  # written at the stop, from Tune's saved state
+    done = {t["run"] for t in stopped["trials"] if t["status"] == "done"}
+    assert stopped["counts"]["unfinished"] > 0 and 2 <= len(done) < 6
+    logs = {r.name: (r / "sweep.log").read_text() for r in runs if r.name in done}
+    trained = {r.name: (r / "metrics.csv").read_text() for r in runs if (r / "report.json").exists()}
     result = run_sweep(spec, str(out), resume=True)
     assert result.results["counts"]["done"] == 6 and not result.interrupted
     for r in runs:
-        if r.name in finished:
-            assert (r / "sweep.log").read_text() == finished[r.name]  # not run again
-        else:
-            assert (r / "report.json").exists()
+        if r.name in done:
+            assert (r / "sweep.log").read_text() == logs[r.name]  # finished trials are not run again
+        if r.name in trained:  # a trial that had trained to the end before the stop trains no more
+            assert (r / "metrics.csv").read_text() == trained[r.name]
+        assert (r / "report.json").exists()
     last = result.results["trials"][-1]
     assert last["reward_per_round"] == train(spec.config(last["values"], last["seed"]), str(tmp_path / "alone")).reward_per_round
 

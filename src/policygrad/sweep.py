@@ -59,7 +59,7 @@ SCHEDULERS = ("none", "asha", "pbt")
 DOMAINS = ("grid", "choice", "uniform", "loguniform")
 METRICS = ("reward_per_round", "entropy", "grad_norm", "loss_v", "reward_se")  # numeric columns of metrics.csv
 MODES = ("max", "min")
-_TOP = ("config", "seeds", "metric", "mode", "scheduler", "samples", "sample_seed", "max_failures", "base", "space", "asha", "pbt")
+_TOP = ("config", "seeds", "metric", "mode", "scheduler", "samples", "sample_seed", "max_failures", "report_seconds", "base", "space", "asha", "pbt")
 _ASHA = {"grace_period": None, "reduction_factor": 2.0}
 _PBT = {"perturbation_interval": None, "quantile_fraction": 0.25, "resample_probability": 0.25, "mutations": None, "synch": False}
 _FIELDS = {f.name: f for f in fields(TrainConfig)}
@@ -116,6 +116,7 @@ class SweepSpec:
     samples: int = 1
     sample_seed: int = 0
     max_failures: int = 3
+    report_seconds: float = 5.0
     asha: dict | None = None
     pbt: dict | None = None
     cells: tuple = ()
@@ -137,7 +138,7 @@ class SweepSpec:
         return {
             "source": os.path.abspath(self.source), "base": _plain(self.base), "space": [{"key": d.key, d.kind: _plain(list(d.values))} for d in self.space],
             "seeds": list(self.seeds), "metric": self.metric, "mode": self.mode, "scheduler": self.scheduler, "samples": self.samples,
-            "sample_seed": self.sample_seed, "max_failures": self.max_failures, "asha": self.asha, "pbt": self.pbt,
+            "sample_seed": self.sample_seed, "max_failures": self.max_failures, "report_seconds": self.report_seconds, "asha": self.asha, "pbt": self.pbt,
             "cells": [_plain(c) for c in self.cells], "trials": [t.name for t in self.trials],
         }  # fmt: skip
 
@@ -264,11 +265,12 @@ def sweep_from_dict(data: dict, source: str = "sweep") -> SweepSpec:
         raise ValueError(f"{source}: samples = {samples} draws the random dimensions (choice, uniform, loguniform), and [space] has none")
     sample_seed = check_seed(f"{source}: sample_seed", data.get("sample_seed", 0))
     max_failures = _number(data.get("max_failures", 3), "max_failures", source, 0, 100, integer=True)
+    report_seconds = float(_number(data.get("report_seconds", 5.0), "report_seconds", source, 0, 3600))
     for name, defaults in (("asha", _ASHA), ("pbt", _PBT)):
         if name in data and scheduler != name:
             raise ValueError(f"{source}: [{name}] is set but scheduler = {scheduler!r}; set scheduler = \"{name}\" or remove [{name}]")
         _unknown(_table(data, name, source), list(defaults), f"[{name}]", source)
-    spec = SweepSpec(source, base, space, tuple(seeds), metric, mode, scheduler, samples, sample_seed, max_failures)
+    spec = SweepSpec(source, base, space, tuple(seeds), metric, mode, scheduler, samples, sample_seed, max_failures, report_seconds)
     # the cells: the grid's product, each with `samples` draws of the random dimensions
     grid = [d for d in space if not d.random]
     drawn = [d for d in space if d.random]
@@ -289,7 +291,7 @@ def sweep_from_dict(data: dict, source: str = "sweep") -> SweepSpec:
         for seed in seeds:
             _check_config(spec, values, seed, f"cell {i} ({', '.join(f'{k}={v!r}' for k, v in values.items()) or 'the base config'}), seed {seed}")
             trials.append(Trial(_cell_name(i, values, seed), i, seed, values))
-    spec = SweepSpec(source, base, space, tuple(seeds), metric, mode, scheduler, samples, sample_seed, max_failures, cells=tuple(cells), trials=tuple(trials))
+    spec = SweepSpec(source, base, space, tuple(seeds), metric, mode, scheduler, samples, sample_seed, max_failures, report_seconds, cells=tuple(cells), trials=tuple(trials))
     configs = [spec.config(c, seeds[0]) for c in cells]
     if scheduler == "asha":
         asha = {**_ASHA, **_table(data, "asha", source)}

@@ -4,13 +4,18 @@ Imports Ray (the optional extra ``ray``): importing this module without it raise
 :class:`~policygrad.opponents.external.MissingExtraError` saying how to install it.
 
 A trial (:func:`_trial`, in a Ray worker) trains its run folder ``OUT/runs/NAME`` with
-:func:`policygrad.train.train`. Each checkpoint the trainer writes (``checkpoint.pt``, atomic, every
-``checkpoint_every`` iterations and at the end) is reported to Tune with the iteration's metrics, as
-a Tune checkpoint holding a copy of that file and ``source.json`` (which run, which iteration). So:
+:func:`policygrad.train.train`. The trainer writes ``checkpoint.pt`` (atomic) every
+``checkpoint_every`` iterations and at the end; a checkpoint is reported to Tune with the
+iteration's metrics when it is the last, when it is the first at or past a scheduler's milestone
+(ASHA's rungs, PBT's perturbations), or when ``report_seconds`` (5 s) have passed since the last
+report (each report costs Tune's loop milliseconds of CPU: measured in benchmarks/sweep.py). Under
+PBT the report carries a Tune checkpoint, a copy of that ``checkpoint.pt`` with ``source.json``
+(which run, which iteration), for PBT to hand to other trials. So:
 
-* ASHA and PBT decide at checkpoints (their time unit is the trainer's ``iteration``);
+* ASHA and PBT decide at the same iterations however fast a trial runs (their time unit is the
+  trainer's ``iteration``);
 * a trial whose worker dies is started again by Tune (``max_failures``) and resumes its run folder
-  from its last checkpoint, bit for bit (the run folders lie on storage every node sees);
+  from its last ``checkpoint.pt``, bit for bit (the run folders lie on storage every node sees);
 * PBT's exploit hands a trial the Tune checkpoint of a better one: the trial copies that
   ``checkpoint.pt`` over its own, writes its new config, and says so in its ``pbt.log``
   (and ``sweep.log``), then trains on from there;
@@ -25,6 +30,7 @@ from __future__ import annotations
 import csv
 import functools
 import json
+import math
 import os
 import shutil
 import socket
@@ -86,10 +92,14 @@ def _numbers(row: dict) -> dict:
     return out
 
 
-def _report(run: str, path: str, iteration: int, row: dict, metric: str) -> None:
-    """Tell Tune about a checkpoint the trainer wrote: the iteration's metrics, and a Tune checkpoint
-    holding a copy of ``checkpoint.pt`` and ``source.json``."""
+def _report(run: str, path: str, iteration: int, row: dict, metric: str, copy: bool) -> None:
+    """Tell Tune about a checkpoint the trainer wrote: the iteration's metrics, and (``copy``, for
+    PBT, which hands checkpoints between trials) a Tune checkpoint holding a copy of
+    ``checkpoint.pt`` and ``source.json``."""
     metrics = {**_numbers(row), "iteration": iteration, "run": run}
+    if not copy:  # the run folder's own checkpoint.pt is what a trial started again resumes from
+        tune.report(metrics)
+        return
     tmp = tempfile.mkdtemp(prefix="policygrad-report-")
     try:
         shutil.copyfile(path, os.path.join(tmp, "checkpoint.pt"))
@@ -164,18 +174,28 @@ def _trial(params: dict, plan: dict) -> None:
             elif not os.path.exists(os.path.join(run_dir, "checkpoint.pt")):  # a node that does not see the run folder
                 atomic_write(os.path.join(run_dir, "checkpoint.pt"), lambda tmp: shutil.copyfile(os.path.join(folder, "checkpoint.pt"), tmp), suffix=".pt")
     last: dict = {}
+    copy = bool(plan["mutations"])  # PBT
+    due = list(plan["milestones"])  # the iterations where the scheduler decides: reported whatever the time
+    clock = {"last": time.monotonic()}
 
     def on_save(path: str, iteration: int) -> None:
         # the first checkpoint comes before any metric; the last is reported once train() has written
-        # report.json (Tune may stop a trial at its last report: ASHA at max_t)
-        if 0 < iteration < config.iterations:
-            _report(name, path, iteration, last or _last_row(run_dir), metric)
+        # report.json (Tune may stop a trial at its last report: ASHA at max_t); in between, a
+        # checkpoint is reported at a scheduler's milestone, or report_seconds after the last report
+        if not 0 < iteration < config.iterations:
+            return
+        milestone = bool(due) and iteration >= due[0]
+        if milestone or time.monotonic() - clock["last"] >= plan["report_seconds"]:
+            _report(name, path, iteration, last or _last_row(run_dir), metric, copy)
+            clock["last"] = time.monotonic()
+            while due and due[0] <= iteration:
+                due.pop(0)
 
     if os.path.exists(os.path.join(run_dir, "checkpoint.pt")):
         _log(run_dir, "resuming from its checkpoint")
     result = _train_waiting(config, run_dir, resume=True, progress=last.update, on_save=on_save)
     _log(run_dir, f"done: iteration {result.iterations}")
-    _report(name, os.path.join(run_dir, "checkpoint.pt"), result.iterations, _last_row(run_dir), metric)
+    _report(name, os.path.join(run_dir, "checkpoint.pt"), result.iterations, _last_row(run_dir), metric, copy)
 
 
 # -- in the driver: the experiment ----------------------------------------------------------------
@@ -241,11 +261,22 @@ class _Progress(tune.Callback):
         self._update(trials)
 
 
+def _milestones(spec) -> list[float]:
+    """The iterations at which the scheduler decides: ASHA's rungs, PBT's perturbations."""
+    top = spec.max_iterations
+    if spec.scheduler == "asha":
+        grace, rf = spec.asha["grace_period"], spec.asha["reduction_factor"]
+        return [grace * rf**k for k in range(int(math.log(top / grace) / math.log(rf) + 1)) if grace * rf**k <= top]
+    if spec.scheduler == "pbt":
+        return list(range(spec.pbt["perturbation_interval"], top + 1, spec.pbt["perturbation_interval"]))
+    return []
+
+
 def _plan(spec, out: str) -> dict:
     mutations = spec.pbt["mutations"] if spec.scheduler == "pbt" else []
     return {
         "out": out, "base": spec.base, "cells": [dict(c) for c in spec.cells], "metric": spec.metric, "mutations": mutations,
-        "trials": [(t.cell, t.seed, t.name) for t in spec.trials],
+        "trials": [(t.cell, t.seed, t.name) for t in spec.trials], "milestones": _milestones(spec), "report_seconds": spec.report_seconds,
     }  # fmt: skip
 
 
@@ -279,9 +310,6 @@ def run_tune(spec, out: str, resume: bool, progress: Callable[[dict], None] | No
     cpus = max(1, max(spec.config(c, spec.seeds[0]).threads for c in spec.cells))
     trainable = tune.with_resources(tune.with_parameters(_trial, plan=plan), {"cpu": cpus})
     experiment = os.path.join(out, EXPERIMENT)
-    # Tune snapshots its state before it deletes an old checkpoint (num_to_keep); with short trials it
-    # warns that this happens often: measured here, it costs milliseconds, so the warning is off
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # Tune's own tables off (verbose=0): the caller shows progress
     _SINK = progress
     try:
@@ -297,7 +325,9 @@ def run_tune(spec, out: str, resume: bool, progress: Callable[[dict], None] | No
                 run_config=tune.RunConfig(
                     name=EXPERIMENT, storage_path=out, verbose=0, callbacks=[_Progress(spec.metric, spec.mode)],
                     failure_config=tune.FailureConfig(max_failures=spec.max_failures),
-                    checkpoint_config=tune.CheckpointConfig(num_to_keep=None if spec.scheduler == "pbt" else 2),
+                    # PBT's checkpoints are all kept: an exploit may copy any trial's latest (a few
+                    # hundred KB each; num_to_keep would also force a snapshot of Tune's state per save)
+                    checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
                 ),
             )  # fmt: skip
         tuner.fit()
