@@ -14,7 +14,8 @@ takes about ``--short`` and ``--long`` seconds on this machine (calibrated first
   it for every trial (Tune's ``reuse_actors``): that cost is shared by the sweep's trials, as it is
   in a real sweep of many. The loop and the sweep alternate repeat by repeat, so load from other
   jobs falls on both; figure: the median over repeats of (sweep time - loop time) / trials, and the
-  ratio of medians.
+  ratio of medians. A trial reports to Tune at most every ``report_seconds`` (5 s) and at its end; the
+  driver's CPU time per trial (this process: Tune's loop) is printed beside.
 * **Scaling 1 -> 2 workers.** The short trials (``--trials`` of them) on a local Ray of 1 CPU and
   of 2 CPUs: trials per minute, and the speed-up.
 * **The scheduler's cost per trial.** Trials of one iteration (nothing to train) on 2 CPUs: the
@@ -64,17 +65,23 @@ def plain_loop(iterations: int, seeds: list[int], folder: str) -> float:
     return time.perf_counter() - t0
 
 
-def reports(iterations: int) -> int:
-    """Reports to Tune of one trial: one per checkpoint after iteration 0, the last one included."""
-    return len(range(BASE["checkpoint_every"], iterations, BASE["checkpoint_every"])) + 1
+def reports(out: str) -> int:
+    """The reports the trials of a sweep made to Tune (a line each in Tune's result.json)."""
+    total = 0
+    for name in os.listdir(os.path.join(out, "ray")):
+        path = os.path.join(out, "ray", name, "result.json")
+        if os.path.exists(path):
+            with open(path) as fh:
+                total += sum(1 for line in fh if line.strip())
+    return total
 
 
-DRIVER: dict[str, float] = {}  # the driver's (this process's) CPU seconds per report, of the last sweep
+DRIVER: dict[str, float] = {}  # the driver's (this process's) CPU seconds per trial, and reports per trial, of the last sweep
 
 
 def tune_sweep(iterations: int, seeds: list[int], folder: str) -> tuple[float, float]:
     """(seconds of Tune's part, seconds of the results table and figures) for the seeds as one sweep;
-    the driver's CPU seconds per report go to ``DRIVER["per_report"]``."""
+    the driver's CPU seconds per trial and the reports per trial go to ``DRIVER``."""
     from policygrad.sweep_results import collect, plot_sweep, write_results
     from policygrad.sweep_tune import run_tune
 
@@ -83,7 +90,8 @@ def tune_sweep(iterations: int, seeds: list[int], folder: str) -> tuple[float, f
     t0, cpu0 = time.perf_counter(), time.process_time()
     states = run_tune(spec, out, False)
     t1 = time.perf_counter()
-    DRIVER["per_report"] = (time.process_time() - cpu0) / (len(seeds) * reports(iterations))
+    n = reports(out)
+    DRIVER["per_trial"], DRIVER["reports"] = (time.process_time() - cpu0) / len(seeds), n / len(seeds)
     results = collect(spec, out, states)
     write_results(results, out)
     plot_sweep(spec, results, out)
@@ -94,19 +102,20 @@ def tune_sweep(iterations: int, seeds: list[int], folder: str) -> tuple[float, f
 def overhead(seconds: float, trials: int, repeats: int, root: str) -> dict:
     iterations = calibrate(seconds, os.path.join(root, "calibration"))
     seeds = list(range(trials))
-    loops, sweeps, tails, driver = [], [], [], []
+    loops, sweeps, tails, driver, count = [], [], [], [], []
     with ray_session(cpus=1) as _:
         for r in range(repeats):
             loops.append(plain_loop(iterations, seeds, os.path.join(root, f"loop{r}")))
             sweep_s, tail_s = tune_sweep(iterations, seeds, os.path.join(root, f"sweep{r}"))
             sweeps.append(sweep_s)
             tails.append(tail_s)
-            driver.append(DRIVER["per_report"])
+            driver.append(DRIVER["per_trial"])
+            count.append(DRIVER["reports"])
             print(f"  {seconds:g} s trials, repeat {r + 1}: loop {loops[-1]:.1f} s, sweep {sweeps[-1]:.1f} s (+ results and figures {tail_s:.1f} s)", flush=True)
     loop_m, sweep_m = statistics.median(loops), statistics.median(sweeps)
     per_trial = statistics.median([(s - l) / trials for s, l in zip(sweeps, loops)])
     return {"seconds": seconds, "iterations": iterations, "trials": trials, "loop_per_trial": loop_m / trials, "sweep_per_trial": sweep_m / trials,
-            "overhead_per_trial": per_trial, "ratio": sweep_m / loop_m, "tail": statistics.median(tails), "reports": reports(iterations),
+            "overhead_per_trial": per_trial, "ratio": sweep_m / loop_m, "tail": statistics.median(tails), "reports": statistics.median(count),
             "driver_ms": 1000 * statistics.median(driver)}  # fmt: skip
 
 
@@ -122,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--long", type=float, default=30.0, help="seconds of a long trial (0: skip)")
     parser.add_argument("--trials", type=int, default=8, help="short trials per sweep")
     parser.add_argument("--long-trials", type=int, default=4, help="long trials per sweep")
-    parser.add_argument("--repeats", type=int, default=3, help="loop/sweep pairs of the short trials (the long ones: 1)")
+    parser.add_argument("--repeats", type=int, default=3, help="loop/sweep pairs of the short trials")
+    parser.add_argument("--long-repeats", type=int, default=1, help="loop/sweep pairs of the long trials")
     parser.add_argument("--quick", action="store_true", help="0.5 s trials, 4 per sweep, 2 repeats, no long trials")
     args = parser.parse_args(argv)
     if args.quick:
@@ -133,11 +143,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="policygrad-bench-sweep-") as root:
         rows.append(overhead(args.short, args.trials, args.repeats, os.path.join(root, "short")))
         if args.long:
-            rows.append(overhead(args.long, args.long_trials, 1, os.path.join(root, "long")))
+            rows.append(overhead(args.long, args.long_trials, args.long_repeats, os.path.join(root, "long")))
         print("\noverhead of Ray Tune per trial (local Ray of 1 CPU, trials one at a time; medians):")
-        print(f"{'trial':>8} {'iterations':>10} {'trials':>6} {'loop s/trial':>12} {'sweep s/trial':>13} {'overhead s/trial':>16} {'sweep/loop':>10} {'reports/trial':>13} {'driver CPU ms/report':>20} {'table+plots s':>13}")
+        print(f"{'trial':>8} {'iterations':>10} {'trials':>6} {'loop s/trial':>12} {'sweep s/trial':>13} {'overhead s/trial':>16} {'sweep/loop':>10} {'reports/trial':>13} {'driver CPU ms/trial':>19} {'table+plots s':>13}")
         for r in rows:
-            print(f"{r['seconds']:>7g}s {r['iterations']:>10} {r['trials']:>6} {r['loop_per_trial']:>12.2f} {r['sweep_per_trial']:>13.2f} {r['overhead_per_trial']:>16.2f} {r['ratio']:>10.3f} {r['reports']:>13} {r['driver_ms']:>20.1f} {r['tail']:>13.1f}")
+            print(f"{r['seconds']:>7g}s {r['iterations']:>10} {r['trials']:>6} {r['loop_per_trial']:>12.2f} {r['sweep_per_trial']:>13.2f} {r['overhead_per_trial']:>16.2f} {r['ratio']:>10.3f} {r['reports']:>13g} {r['driver_ms']:>19.0f} {r['tail']:>13.1f}")
         short_iterations = rows[0]["iterations"]
         one = throughput(short_iterations, args.trials, 1, os.path.join(root, "scale"))
         two = throughput(short_iterations, args.trials, 2, os.path.join(root, "scale"))
@@ -146,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         with ray_session(cpus=2) as _:
             seconds, _tail = tune_sweep(1, list(range(empty)), os.path.join(root, "empty"))
         print(f"the scheduler's cost: {empty} trials of 1 iteration on 2 CPUs in {seconds:.1f} s: {seconds / empty * 2:.2f} s per trial per worker; "
-              f"driver CPU {1000 * DRIVER['per_report']:.0f} ms per trial (one report each)")
+              f"driver CPU {1000 * DRIVER['per_trial']:.0f} ms per trial (one report each)")
     return 0
 
 

@@ -12,7 +12,8 @@ with ``last_probs`` the distribution it drew the move from. :func:`make_player` 
 
 An *opponent* is an opponent spec, played through the engine with N = 1 (outside bots are told the
 match length, see :func:`policygrad.opponents.external.with_rounds`). Each (agent, opponent,
-seed) match is independent: a process pool plays them (``jobs`` processes), and an exception of
+seed) match is independent: a process pool plays them (``jobs`` processes), or Ray, one task a match
+(``backend="ray"``, :mod:`policygrad.distributed`: the same results), and an exception of
 either side ends that match as a *forfeit* of that side, recorded with its error message; the
 tournament goes on.
 
