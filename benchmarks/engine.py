@@ -138,9 +138,7 @@ def time_gym(spec: str, rounds: int, repeats: int, copies: int = GYM_COPIES, see
     env_id = "policygrad/RockPaperScissors-v0"
     if env_id not in gymnasium.registry:
         return None
-    envs = gymnasium.vector.SyncVectorEnv(
-        [lambda: gymnasium.make(env_id, opponent=spec, rounds=rounds, context=1) for _ in range(copies)]
-    )
+    envs = gymnasium.vector.SyncVectorEnv([lambda: gymnasium.make(env_id, opponent=spec, rounds=rounds, context=1) for _ in range(copies)])
     actions_TN = np.random.default_rng(seed).integers(0, envs.single_action_space.n, size=(rounds, copies))
     envs.reset(seed=seed)
     for t in range(min(rounds - 1, 5)):
@@ -236,7 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1; 0: torch's own choice)")
     p.add_argument("--no-gym", action="store_true", help="skip the SyncVectorEnv comparison")
     p.add_argument("--no-memory", action="store_true", help="skip the memory subprocesses")
-    p.add_argument("--memory-n", default=None, help="comma-separated N values for the memory table (default 1024,16384,65536,262144; without 262144 with --quick)")
+    p.add_argument(
+        "--memory-n", default=None, help="comma-separated N values for the memory table (default 1024,16384,65536,262144; without 262144 with --quick)"
+    )
     p.add_argument("--memory-rounds", type=int, default=None, help="rounds per memory run (default 20, 5 with --quick; the peak does not depend on T)")
     p.add_argument("--memory-worker", type=int, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -252,11 +252,15 @@ def main(argv: list[str] | None = None) -> int:
     ns = [int(x) for x in args.n.split(",")]
     big = max(ns)
 
-    print(f"policygrad engine benchmark: T={rounds} rounds, context 1, RPS, uniformly random agent, "
-          f"median of {repeats} (reset + T steps; at N={big} interleaved across opponents)")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
-          f"Python {platform.python_version()}, {platform.machine()}, load average {os.getloadavg()[0]:.1f} "
-          "(other processes share the CPUs when it is above 0)")
+    print(
+        f"policygrad engine benchmark: T={rounds} rounds, context 1, RPS, uniformly random agent, "
+        f"median of {repeats} (reset + T steps; at N={big} interleaved across opponents)"
+    )
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}, {platform.machine()}, load average {os.getloadavg()[0]:.1f} "
+        "(other processes share the CPUs when it is above 0)"
+    )
     print()
     head = f"{'opponent':22s}" + "".join(f"{'N=' + str(n):>10s}" for n in ns)
     if not args.no_gym:
@@ -302,8 +306,7 @@ def main(argv: list[str] | None = None) -> int:
         mem_rounds = args.memory_rounds or (5 if args.quick else 20)
         mem = {n: measure_memory(n, mem_rounds, specs, args.threads) for n in mem_ns}
         print()
-        print(f"peak extra resident memory of reset + {mem_rounds} steps, MiB (fresh subprocess per N), "
-              "and bytes per match")
+        print(f"peak extra resident memory of reset + {mem_rounds} steps, MiB (fresh subprocess per N), and bytes per match")
         pairs = list(zip(mem_ns[:-1], mem_ns[1:]))[1:]  # the slope between consecutive large N
         head = f"{'opponent':22s}" + "".join(f"{'N=' + str(n):>10s}" for n in mem_ns)
         head += "".join(f"{f'B/match {lo}-{hi}':>22s}" for lo, hi in pairs)

@@ -68,7 +68,7 @@ def bench_exact(torch, rounds_list: list[int], repeats: int, budget_s: float) ->
                 if estimate > budget_s:
                     rows.append((rounds, method, math.nan, f"skipped: about {estimate:.0f} s per run (> {budget_s:.0f} s)"))
                     continue
-            med, times = _median_time(lambda: exact_gradient(pi, "frequency", rounds, 1, method=method), repeats)
+            med, times = _median_time(lambda rounds=rounds, method=method: exact_gradient(pi, "frequency", rounds, 1, method=method), repeats)
             rows.append((rounds, method, med, " ".join(f"{t:.2f}" for t in times)))
             print(f"  exact T={rounds} {method}: {med:.2f} s", file=sys.stderr, flush=True)
     return rows
@@ -109,7 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small run: exact T = 4, N = 8,192 x T = 50")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per figure (median)")
     parser.add_argument(
-        "--threads", type=int, default=1,
+        "--threads",
+        type=int,
+        default=1,
         help="torch threads (default 1: on a busy shared machine a second OpenMP thread waits for a free core at every op; 0: torch's choice)",
     )
     parser.add_argument("--thp", action="store_true", help="set THP_MEM_ALLOC_ENABLE=1 (huge pages for tensors >= 2 MB)")

@@ -112,7 +112,12 @@ def run_policygrad(opponent: str, seed: int, budgets: tuple[float, ...], clock: 
         snaps[b] = (trainer.policy, trainer.iteration, used)
     out = {}
     for b, (pol, it, u) in snaps.items():
-        out[str(b)] = {"reward": _evaluate(pol.eval(), opponent, cfg.context, cfg.counts, matches, 10_000 + seed), "iterations": it, "agent_steps": it * cfg.batch * cfg.rounds, "seconds": u}
+        out[str(b)] = {
+            "reward": _evaluate(pol.eval(), opponent, cfg.context, cfg.counts, matches, 10_000 + seed),
+            "iterations": it,
+            "agent_steps": it * cfg.batch * cfg.rounds,
+            "seconds": u,
+        }
     return out
 
 
@@ -205,7 +210,7 @@ def _short(opponent: str) -> str:
 
 def table(runs: list[dict], opponents, budgets, optima: dict, seeds: int | None = None) -> str:
     """A Markdown table: per opponent and budget, each method's mean ± sd over seeds (n=... where fewer than ``seeds``)."""
-    head = f"| opponent | optimum | " + " | ".join(f"{m} {b:g} s" for b in budgets for m in METHODS) + " |"
+    head = "| opponent | optimum | " + " | ".join(f"{m} {b:g} s" for b in budgets for m in METHODS) + " |"
     lines = [head, "|" + "---|" * (2 + len(budgets) * len(METHODS))]
     for opp in opponents:
         opt = optima.get(opp)
@@ -268,11 +273,18 @@ def main(argv=None) -> int:
         for f in as_completed(futs):
             r = f.result()
             runs.append(r)
-            print(f"  {r['method']:10s} {_short(r['opponent']):22s} seed {r['seed']}: " + ", ".join(f"{b} s -> {v['reward']:.3f} ({v['agent_steps']:,} steps)" for b, v in r["budgets"].items()), file=sys.stderr, flush=True)
+            print(
+                f"  {r['method']:10s} {_short(r['opponent']):22s} seed {r['seed']}: "
+                + ", ".join(f"{b} s -> {v['reward']:.3f} ({v['agent_steps']:,} steps)" for b, v in r["budgets"].items()),
+                file=sys.stderr,
+                flush=True,
+            )
             if args.json:
                 atomic_write_text(args.json, json.dumps({"optima": optima, "budgets": budgets, "clock": args.clock, "runs": runs}, indent=1))
-    print(f"reward per round (mean ± sd over {seeds} seed{'s' if seeds > 1 else ''}, {args.matches} evaluation matches each; "
-          f"T = {ROUNDS}; {args.clock} clock), % of the exact optimum")
+    print(
+        f"reward per round (mean ± sd over {seeds} seed{'s' if seeds > 1 else ''}, {args.matches} evaluation matches each; "
+        f"T = {ROUNDS}; {args.clock} clock), % of the exact optimum"
+    )
     print(table(runs, opponents, budgets, optima, seeds))
     return 0
 

@@ -111,9 +111,11 @@ def overhead(seconds: float, trials: int, repeats: int, root: str) -> dict:
             tails.append(tail_s)
             driver.append(DRIVER["per_trial"])
             count.append(DRIVER["reports"])
-            print(f"  {seconds:g} s trials, repeat {r + 1}: loop {loops[-1]:.1f} s, sweep {sweeps[-1]:.1f} s (+ results and figures {tail_s:.1f} s)", flush=True)
+            print(
+                f"  {seconds:g} s trials, repeat {r + 1}: loop {loops[-1]:.1f} s, sweep {sweeps[-1]:.1f} s (+ results and figures {tail_s:.1f} s)", flush=True
+            )
     loop_m, sweep_m = statistics.median(loops), statistics.median(sweeps)
-    per_trial = statistics.median([(s - l) / trials for s, l in zip(sweeps, loops)])
+    per_trial = statistics.median([(s - lp) / trials for s, lp in zip(sweeps, loops)])
     return {"seconds": seconds, "iterations": iterations, "trials": trials, "loop_per_trial": loop_m / trials, "sweep_per_trial": sweep_m / trials,
             "overhead_per_trial": per_trial, "ratio": sweep_m / loop_m, "tail": statistics.median(tails), "reports": statistics.median(count),
             "driver_ms": 1000 * statistics.median(driver)}  # fmt: skip
@@ -145,9 +147,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.long:
             rows.append(overhead(args.long, args.long_trials, args.long_repeats, os.path.join(root, "long")))
         print("\noverhead of Ray Tune per trial (local Ray of 1 CPU, trials one at a time; medians):")
-        print(f"{'trial':>8} {'iterations':>10} {'trials':>6} {'loop s/trial':>12} {'sweep s/trial':>13} {'overhead s/trial':>16} {'sweep/loop':>10} {'reports/trial':>13} {'driver CPU ms/trial':>19} {'table+plots s':>13}")
+        print(
+            f"{'trial':>8} {'iterations':>10} {'trials':>6} {'loop s/trial':>12} {'sweep s/trial':>13} {'overhead s/trial':>16} {'sweep/loop':>10} {'reports/trial':>13} {'driver CPU ms/trial':>19} {'table+plots s':>13}"
+        )
         for r in rows:
-            print(f"{r['seconds']:>7g}s {r['iterations']:>10} {r['trials']:>6} {r['loop_per_trial']:>12.2f} {r['sweep_per_trial']:>13.2f} {r['overhead_per_trial']:>16.2f} {r['ratio']:>10.3f} {r['reports']:>13g} {r['driver_ms']:>19.0f} {r['tail']:>13.1f}")
+            print(
+                f"{r['seconds']:>7g}s {r['iterations']:>10} {r['trials']:>6} {r['loop_per_trial']:>12.2f} {r['sweep_per_trial']:>13.2f} {r['overhead_per_trial']:>16.2f} {r['ratio']:>10.3f} {r['reports']:>13g} {r['driver_ms']:>19.0f} {r['tail']:>13.1f}"
+            )
         short_iterations = rows[0]["iterations"]
         one = throughput(short_iterations, args.trials, 1, os.path.join(root, "scale"))
         two = throughput(short_iterations, args.trials, 2, os.path.join(root, "scale"))
@@ -155,8 +161,10 @@ def main(argv: list[str] | None = None) -> int:
         empty = 16
         with ray_session(cpus=2) as _:
             seconds, _tail = tune_sweep(1, list(range(empty)), os.path.join(root, "empty"))
-        print(f"the scheduler's cost: {empty} trials of 1 iteration on 2 CPUs in {seconds:.1f} s: {seconds / empty * 2:.2f} s per trial per worker; "
-              f"driver CPU {1000 * DRIVER['per_trial']:.0f} ms per trial (one report each)")
+        print(
+            f"the scheduler's cost: {empty} trials of 1 iteration on 2 CPUs in {seconds:.1f} s: {seconds / empty * 2:.2f} s per trial per worker; "
+            f"driver CPU {1000 * DRIVER['per_trial']:.0f} ms per trial (one report each)"
+        )
     return 0
 
 

@@ -34,14 +34,12 @@ Usage (needs the optional extra ``bench``: ``.venv/bin/pip install -e '.[bench]'
 from __future__ import annotations
 
 import argparse
-import math
 import platform
 import statistics
 import sys
 import time
 import warnings
 
-import numpy as np
 import torch
 
 OPPONENT = "mixed:probs=0.5,0.3,0.2"
@@ -245,8 +243,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=None, help="timed runs per method (default 3; quick 2)")
     p.add_argument("--eval-every", type=float, default=0.25, help="seconds of training between evaluations")
     p.add_argument("--budget", type=float, default=None, help="seconds of training before a method counts as not reaching 90%% (default 150; quick 45)")
-    p.add_argument("--sb3-threads", type=lambda s: tuple(int(x) for x in s.split(",")), default=(1,),
-                   help="torch threads for SB3, comma-separated (default 1: its small nets run fastest on one thread)")
+    p.add_argument(
+        "--sb3-threads",
+        type=lambda s: tuple(int(x) for x in s.split(",")),
+        default=(1,),
+        help="torch threads for SB3, comma-separated (default 1: its small nets run fastest on one thread)",
+    )
     p.add_argument("--skip-throughput", action="store_true")
     p.add_argument("--skip-time", action="store_true")
     args = p.parse_args(argv)
@@ -262,8 +264,10 @@ def main(argv: list[str] | None = None) -> int:
     grid = [(4096, 20)] if args.quick else [(4096, 20), (16384, 20), (65536, 20), (4096, 100)]
     sb3_steps = 1000 if args.quick else 3000
     print(f"policygrad training benchmark: RPS vs {OPPONENT}, T={ROUNDS}, context {CONTEXT}, counts {COUNTS}")
-    print(f"python {platform.python_version()}, torch {torch.__version__}, stable-baselines3 {stable_baselines3.__version__}, "
-          f"{torch.get_num_threads()} default torch threads, {repeats} repeats{' (quick)' if args.quick else ''}")
+    print(
+        f"python {platform.python_version()}, torch {torch.__version__}, stable-baselines3 {stable_baselines3.__version__}, "
+        f"{torch.get_num_threads()} default torch threads, {repeats} repeats{' (quick)' if args.quick else ''}"
+    )
 
     if not args.skip_throughput:
         runners = {}
@@ -289,8 +293,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  target: >= {THROUGHPUT_TARGET:.0f}x A2C's default throughput: {'met' if ok else 'NOT met'}")
 
     if not args.skip_time:
-        print(f"\ntime to 90% of the best reward ({TARGET:.2f} a round; evaluated every {args.eval_every:g} s of training on "
-              f"{EVAL_MATCHES} matches; budget {budget:g} s)")
+        print(
+            f"\ntime to 90% of the best reward ({TARGET:.2f} a round; evaluated every {args.eval_every:g} s of training on "
+            f"{EVAL_MATCHES} matches; budget {budget:g} s)"
+        )
         evaluator = Evaluator()
         # one-time process costs out of the clocks: the first torch optimiser imports torch._dynamo
         # (seconds), and each library's modules load once

@@ -27,8 +27,20 @@ def test_opponents_table(capsys):
 
 def test_gradcheck_json_finds_every_estimator_unbiased_with_errors_falling_with_m(tmp_path, capsys):
     plot = tmp_path / "g.png"
-    argv = ["gradcheck", "--rounds", "2", "--samples", "200,20000", "--repeats", "8", "--estimators", "total-return,reward-to-go",
-            "--json", "--plot", str(plot)]
+    argv = [
+        "gradcheck",
+        "--rounds",
+        "2",
+        "--samples",
+        "200,20000",
+        "--repeats",
+        "8",
+        "--estimators",
+        "total-return,reward-to-go",
+        "--json",
+        "--plot",
+        str(plot),
+    ]
     assert main(argv) == 0
     report = json.loads(capsys.readouterr().out)
     rows = report["rows"]

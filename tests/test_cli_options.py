@@ -121,7 +121,9 @@ def test_every_flag_of_every_command_is_a_dataclass_field():
 
 def test_the_commands_defaults_are_the_librarys():
     compare_args = parse(["compare"])
-    settings = from_args(CompareSettings, compare_args, opponents=theory._spec_list(compare_args.opponents), eval_opponents=theory._spec_list(compare_args.eval_opponents))
+    settings = from_args(
+        CompareSettings, compare_args, opponents=theory._spec_list(compare_args.opponents), eval_opponents=theory._spec_list(compare_args.eval_opponents)
+    )
     assert settings == CompareSettings()
     selfplay_args = parse(["selfplay"])
     assert from_args(SelfPlayConfig, selfplay_args, skip=("game", "method", "init")) == SelfPlayConfig()

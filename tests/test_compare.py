@@ -79,7 +79,9 @@ def test_gradient_play_on_exploitability_from_a_biased_start():
     from policygrad.train import Trainer
 
     # the small constant bonus and decaying step of the comparison's pinned settings, not the trainer's defaults
-    cfg = TrainConfig(opponent="best-response", rounds=10, context=1, counts=False, iterations=80, batch=64, tensorboard=False, ent_coef=0.0003, lr_schedule="linear")
+    cfg = TrainConfig(
+        opponent="best-response", rounds=10, context=1, counts=False, iterations=80, batch=64, tensorboard=False, ent_coef=0.0003, lr_schedule="linear"
+    )
     trainer = Trainer(cfg)
     with torch.no_grad():
         trainer.policy.net[-1].bias.copy_(torch.tensor([1.5, 0.0, -0.5]))

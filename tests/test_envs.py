@@ -231,7 +231,7 @@ def test_vector_next_step_autoreset():
     envs = vector_env(n, opponent="pattern", rounds=rounds, context=2)
     first_obs, _ = envs.reset(seed=2)
     actions = np.zeros(n, dtype=np.int64)
-    for episode in range(2):
+    for _episode in range(2):
         for t in range(1, rounds + 1):
             obs, rewards, terminated, truncated, info = envs.step(actions)
             assert np.all(terminated == (t == rounds)) and not truncated.any()
@@ -250,7 +250,7 @@ def test_vector_same_step_autoreset_equals_next_step_without_the_extra_step():
     first_obs, _ = same.reset(seed=9)
     nxt.reset(seed=9)
     gen = np.random.default_rng(0)
-    for step in range(3 * rounds):
+    for _step in range(3 * rounds):
         actions = gen.integers(0, 3, n)
         s_obs, s_rew, s_term, _, s_info = same.step(actions)
         n_obs, n_rew, n_term, _, n_info = nxt.step(actions)

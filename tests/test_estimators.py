@@ -86,7 +86,17 @@ def test_reward_to_go_and_baselines_lower_the_variance():
     # Against a constant opponent the rewards of earlier rounds do not depend on later moves, so
     # dropping them (reward-to-go) removes pure noise; and a skewed policy earns a large mean
     # return, which a baseline subtracts. Both must lower the per-sample variance.
-    report = gradcheck("constant:move=0", rounds=4, context=1, policy="tabular", samples=(256,), estimators=("total-return", "reward-to-go", "total-return+batch-mean", "reward-to-go+per-round"), repeats=60, seed=3, perturb=1.5)
+    report = gradcheck(
+        "constant:move=0",
+        rounds=4,
+        context=1,
+        policy="tabular",
+        samples=(256,),
+        estimators=("total-return", "reward-to-go", "total-return+batch-mean", "reward-to-go+per-round"),
+        repeats=60,
+        seed=3,
+        perturb=1.5,
+    )
     var = {r.estimator: r.per_sample_variance for r in report.rows}
     assert var["reward-to-go"] < 0.9 * var["total-return"], var
     assert var["total-return+batch-mean"] < 0.9 * var["total-return"], var

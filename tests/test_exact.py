@@ -17,7 +17,16 @@ def random_policy(kind, context=1, seed=0, scale=0.7):
     return pi
 
 
-OPPONENTS = ["mixed:probs=0.5,0.3,0.2", "cycle", "beat-last", "frequency", "markov:order=1,decay=0.8", "q-learner", "pg-learner", "mix:of=[frequency|win-stay-lose-shift],weights=1,3"]
+OPPONENTS = [
+    "mixed:probs=0.5,0.3,0.2",
+    "cycle",
+    "beat-last",
+    "frequency",
+    "markov:order=1,decay=0.8",
+    "q-learner",
+    "pg-learner",
+    "mix:of=[frequency|win-stay-lose-shift],weights=1,3",
+]
 
 
 @pytest.mark.parametrize("opponent", OPPONENTS)

@@ -33,7 +33,9 @@ def _checkpoint(root, name: str) -> str:
     """A tiny trained run, its policy weights then replaced by N(0, 1) draws so pi is far from uniform."""
     kind, hidden, context, counts = SETUPS[name]
     run_dir = str(root / name)
-    cfg = TrainConfig(policy=kind, hidden=hidden, context=context, counts=counts, rounds=ROUNDS, iterations=2, batch=16, opponent="frequency", tensorboard=False)
+    cfg = TrainConfig(
+        policy=kind, hidden=hidden, context=context, counts=counts, rounds=ROUNDS, iterations=2, batch=16, opponent="frequency", tensorboard=False
+    )
     train(cfg, run_dir, with_optimum=False)
     data = load_checkpoint(run_dir)
     gen = torch.Generator().manual_seed(7)

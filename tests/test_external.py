@@ -171,7 +171,11 @@ def test_kaggle_file_agent_plays_a_full_match(tmp_path):
 
 
 def test_kaggle_reward_is_the_bots_own(tmp_path):
-    path = write(tmp_path, "rock.py", "seen = []\ndef agent(observation, configuration):\n    seen.append(observation.reward)\n    if observation.step == 5:\n        assert seen == [0, 1, 2, 3, 4, 5], seen\n    return 0\n")
+    path = write(
+        tmp_path,
+        "rock.py",
+        "seen = []\ndef agent(observation, configuration):\n    seen.append(observation.reward)\n    if observation.step == 5:\n        assert seen == [0, 1, 2, 3, 4, 5], seen\n    return 0\n",
+    )
     _, rewards = play(f"kaggle:path={path},rounds=6", torch.full((6,), 2, dtype=torch.long))  # agent: scissors
     assert float(rewards.sum()) == -6
 

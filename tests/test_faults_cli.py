@@ -46,7 +46,7 @@ def assert_refused(code: int, out: str, err: str, seconds: float, needle: str) -
     within 5 s (a refusal, not a computation: each takes well under a second alone). Returns the line."""
     assert code == 2, (code, out, err)
     assert out == "", out
-    assert "Traceback" not in err and "File \"" not in err, err
+    assert "Traceback" not in err and 'File "' not in err, err
     errors = [line for line in err.splitlines() if line.startswith("error:") or ": error: " in line]
     assert len(errors) == 1 and errors[0] == err.splitlines()[-1], err
     if errors[0].startswith("error:"):  # our own errors: exactly one line (argparse's come after its usage lines)
@@ -96,8 +96,16 @@ BAD_INPUTS = [
     ("train", ["--quiet", "--batch", "1000000000", "--run-dir", "{new}"], "; batch 1,000,000,000 x 100 rounds) needs about"),
     ("train", ["--quiet", "--hidden", "100000000", "--run-dir", "{new}"], "the limit is"),
     ("train", ["--quiet", "--rounds", "1000000000", "--run-dir", "{new}"], "1,000,000,000 rounds) needs about"),
-    ("train", ["--quiet", "--opponent", "constant", "--rounds", "1000000", "--run-dir", "{new}"], "256 x 1,000,000 rounds) needs about"),  # before the optimum's minutes
-    ("train", ["--quiet", "--policy", "tabular", "--context", "8", "--run-dir", "{new}"], "the checkpoint (tabular policy and critic: 300,005,185 parameters) needs about 3.4 GiB; the limit is 1.0 GiB"),
+    (
+        "train",
+        ["--quiet", "--opponent", "constant", "--rounds", "1000000", "--run-dir", "{new}"],
+        "256 x 1,000,000 rounds) needs about",
+    ),  # before the optimum's minutes
+    (
+        "train",
+        ["--quiet", "--policy", "tabular", "--context", "8", "--run-dir", "{new}"],
+        "the checkpoint (tabular policy and critic: 300,005,185 parameters) needs about 3.4 GiB; the limit is 1.0 GiB",
+    ),
     ("train", ["--quiet", "--ent-coef", "inf", "--run-dir", "{new}"], "got 'inf'"),
     ("train", ["--quiet", "--lr", "nan", "--run-dir", "{new}"], "got 'nan'"),
     ("train", ["--quiet", "--config", "{inf_toml}", "--run-dir", "{new}"], "ent_coef must be a finite number, got inf"),
@@ -330,12 +338,12 @@ def test_size_limits_compare_logarithms_and_name_size_and_limit():
 
 # -- the tournament: an agent with no completed match is not ranked -------------------------------------
 
-_CRASHES_ON_SCISSORS = '''
+_CRASHES_ON_SCISSORS = """
 def agent(observation, configuration):
     if observation.step > 0 and observation.lastOpponentAction == 2:
         raise RuntimeError("scissors again")
     return 1  # paper
-'''
+"""
 
 
 def test_an_agent_whose_every_match_is_forfeited_is_not_ranked(tmp_path, capsys):
@@ -344,7 +352,9 @@ def test_an_agent_whose_every_match_is_forfeited_is_not_ranked(tmp_path, capsys)
     bot = tmp_path / "bot.py"
     bot.write_text(_CRASHES_ON_SCISSORS)
     opponent = f"kaggle:path={bot}"
-    code, out, err, _ = run(capsys, ["tournament", "--agents", "constant:move=2", "--opponents", opponent, "--rounds", "5", "--seeds", "2", "--jobs", "1", "--json"])
+    code, out, err, _ = run(
+        capsys, ["tournament", "--agents", "constant:move=2", "--opponents", opponent, "--rounds", "5", "--seeds", "2", "--jobs", "1", "--json"]
+    )
     assert code == 0, err
     (entry,) = json.loads(out)["leaderboard"]
     assert (entry["rank"], entry["mean"], entry["wins"], entry["losses"], entry["forfeits"]) == (None, None, 2, 0, 2)

@@ -134,8 +134,12 @@ def test_baseline_checkpoint_runs_nothing(hostile, tmp_path):
     """A deterministic baseline carries its source's TrainConfig (pg_config): read as data too."""
     run_dir, ckpt, spec, marker = hostile
     policy, cfg, _ = load_policy(ckpt)
-    path = save_baseline(str(tmp_path / "det.pt"), "deterministic", argmax_policy(policy),
-                         {"game": "rps", "rounds": cfg.rounds, "context": cfg.context, "counts": cfg.counts, "opponent": spec, "pg_config": cfg.to_dict()})
+    path = save_baseline(
+        str(tmp_path / "det.pt"),
+        "deterministic",
+        argmax_policy(policy),
+        {"game": "rps", "rounds": cfg.rounds, "context": cfg.context, "counts": cfg.counts, "opponent": spec, "pg_config": cfg.to_dict()},
+    )
     agent = Agent.load(path)
     assert 0 <= agent.act(None) < 3 and agent.name == "deterministic"
     assert not marker.exists()

@@ -242,7 +242,23 @@ def test_a_foreign_folder_is_refused_untouched_and_overwrite_keeps_the_users_oth
     user = {"config.toml": b"my own config\n", "metrics.csv": b"a,b\n1,2\n", "report.json": b"{}", "notes.txt": b"keep me\n"}
     for name, data in user.items():
         (run / name).write_bytes(data)
-    argv = ["train", "--opponent", "constant", "--rounds", "4", "--batch", "8", "--iterations", "3", "--hidden", "8", "--no-tensorboard", "--quiet", "--run-dir", str(run)]
+    argv = [
+        "train",
+        "--opponent",
+        "constant",
+        "--rounds",
+        "4",
+        "--batch",
+        "8",
+        "--iterations",
+        "3",
+        "--hidden",
+        "8",
+        "--no-tensorboard",
+        "--quiet",
+        "--run-dir",
+        str(run),
+    ]
     assert main(argv) == 2
     message = "".join(capsys.readouterr())
     assert "is not empty ('config.toml', 'metrics.csv', 'notes.txt' and 1 more) and is not a policygrad run folder" in message

@@ -40,8 +40,8 @@ def test_rpsls_each_move_beats_two_and_loses_to_two():
     # Spock, Spock vaporizes rock, rock crushes scissors.
     wins = [(scissors, paper), (paper, rock), (rock, lizard), (lizard, spock), (spock, scissors),
             (scissors, lizard), (lizard, paper), (paper, spock), (spock, rock), (rock, scissors)]  # fmt: skip
-    for w, l in wins:
-        assert m[w, l] == 1 and m[l, w] == -1
+    for w, lose in wins:
+        assert m[w, lose] == 1 and m[lose, w] == -1
 
 
 def test_weighted_rps_pays_the_winners_weight_and_has_the_closed_form_equilibrium():

@@ -120,7 +120,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         stack.append(m)
         for n in sorted(graph[m]):
             if colour.get(n) == "grey":
-                return stack[stack.index(n):] + [n]
+                return stack[stack.index(n) :] + [n]
             if n not in colour and (cycle := visit(n)):
                 return cycle
         colour[m] = "black"
@@ -239,7 +239,7 @@ def test_contracts_are_read_not_guessed():
     # the policy through opponents.whitebox.attach_policy: no getattr with a default, no hasattr
     guesses = {("getattr", "recurrent"), ("hasattr", "attach"), ("hasattr", "recurrent")}
     bad = []
-    for m, path in MODULES.items():
+    for path in MODULES.values():
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and len(node.args) >= 2:
                 attr = node.args[1]

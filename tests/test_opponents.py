@@ -259,7 +259,10 @@ def test_pattern_matches_the_window_definition(max_period, repeats):
             expected = torch.full((3,), 1 / 3, dtype=torch.float64) if want is None else torch.eye(3, dtype=torch.float64)[(want + 1) % 3]
             assert torch.allclose(probs[i], expected), (t, i, h, want)
             predicted_any += want is not None
-        moves = [h[-int(lag[i])] if len(h) >= lag[i] and torch.rand(1, generator=g) < 0.85 else int(torch.randint(0, 3, (1,), generator=g)) for i, h in enumerate(history)]
+        moves = [
+            h[-int(lag[i])] if len(h) >= lag[i] and torch.rand(1, generator=g) < 0.85 else int(torch.randint(0, 3, (1,), generator=g))
+            for i, h in enumerate(history)
+        ]
         for i, m in enumerate(moves):
             history[i].append(m)
         opp.update(torch.zeros(n, dtype=torch.long), torch.tensor(moves))
@@ -354,7 +357,7 @@ def test_q_learner_row_kept_after_learning_equals_the_table(spec):
     e = Engine(spec, n=64, rounds=40, seed=0)
     e.reset()
     g = torch.Generator().manual_seed(1)
-    for t in range(39):
+    for _ in range(39):
         e.step(torch.randint(0, 3, (64,), generator=g))
         kept = e.opponent.probs()
         e.opponent._here_row = None

@@ -16,7 +16,6 @@ from policygrad.optimum import _solve, brute_force_optimum, optimum
 from policygrad.tensors import unique_rows
 
 
-
 @pytest.fixture(autouse=True, scope="module")
 def one_thread():
     # the levels are small tensors: one thread is faster, and much faster on a busy machine
@@ -55,8 +54,21 @@ SPECS = [name for name in sorted(REGISTRY) if standalone(name)] + [
 ]
 # opponents whose play depends on the agent's moves only (never on their own random draws), so
 # that knowing the opponent's past moves is worth nothing: open loop = closed loop
-AGENT_DRIVEN = ["constant", "constant:move=2", "mixed", "mixed:probs=0.5,0.3,0.2", "cycle", "cycle:period=2,offset=1",
-                "mirror", "beat-last", "frequency", "frequency:decay=0.8", "markov", "markov:order=2", "pattern"]
+AGENT_DRIVEN = [
+    "constant",
+    "constant:move=2",
+    "mixed",
+    "mixed:probs=0.5,0.3,0.2",
+    "cycle",
+    "cycle:period=2,offset=1",
+    "mirror",
+    "beat-last",
+    "frequency",
+    "frequency:decay=0.8",
+    "markov",
+    "markov:order=2",
+    "pattern",
+]
 
 
 def close(x: float, y: float) -> bool:

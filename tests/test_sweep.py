@@ -61,7 +61,11 @@ def write(tmp_path, text: str, name: str = "s.toml") -> str:
         ("metric = 'accuracy'", "", "unknown metric 'accuracy'; allowed: reward_per_round"),
         ("seeds = [1, 1]", "", "seeds must differ"),
         ("scheduler = 'asha'", "[pbt]\nquantile_fraction = 0.5", "[pbt] is set but scheduler = 'asha'"),
-        ("scheduler = 'pbt'", "[space]\nlr = { grid = [0.1, 0.2] }\n[pbt]\nperturbation_interval = 7", "perturbation_interval = 7 must be a multiple of checkpoint_every (5)"),
+        (
+            "scheduler = 'pbt'",
+            "[space]\nlr = { grid = [0.1, 0.2] }\n[pbt]\nperturbation_interval = 7",
+            "perturbation_interval = 7 must be a multiple of checkpoint_every (5)",
+        ),
         ("", "[space]\nseed = { grid = [1, 2] }", "seed is not a [space] dimension"),
         ("", "[space]\nopponent = { grid = ['kaggle:path=bot.py'] }", "would run outside code"),
     ],
@@ -267,7 +271,19 @@ def test_a_trial_that_raises_is_recorded_and_the_sweep_goes_on(tmp_path, ray2):
 
 
 def test_tournament_on_ray_gives_the_local_json(ray2, capsys):
-    argv = ["tournament", "--agents", "uniform,markov:order=1", "--opponents", "frequency,cycle,mixed:probs=0.5,0.3,0.2", "--rounds", "30", "--seeds", "3", "--json", "--quiet"]
+    argv = [
+        "tournament",
+        "--agents",
+        "uniform,markov:order=1",
+        "--opponents",
+        "frequency,cycle,mixed:probs=0.5,0.3,0.2",
+        "--rounds",
+        "30",
+        "--seeds",
+        "3",
+        "--json",
+        "--quiet",
+    ]
     assert main(argv + ["--jobs", "2"]) == 0
     local = capsys.readouterr().out
     assert main(argv + ["--backend", "ray"]) == 0

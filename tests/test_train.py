@@ -21,7 +21,15 @@ def params(path):
 
 @pytest.mark.parametrize("policy,estimator", [("mlp", "gae"), ("gru", "reward-to-go"), ("tabular", "total-return")])
 def test_resumed_run_ends_with_exactly_the_parameters_of_an_uninterrupted_one(tmp_path, policy, estimator):
-    cfg = TrainConfig(**{**TINY, "policy": policy, "estimator": estimator, "baseline": "per-round" if estimator != "gae" else "value", "opponent": "mix:of=[frequency|q-learner]"})
+    cfg = TrainConfig(
+        **{
+            **TINY,
+            "policy": policy,
+            "estimator": estimator,
+            "baseline": "per-round" if estimator != "gae" else "value",
+            "opponent": "mix:of=[frequency|q-learner]",
+        }
+    )
     whole = train(cfg, str(tmp_path / "whole"), with_optimum=False)
     assert not whole.interrupted and whole.iterations == 6
     part = train(cfg, str(tmp_path / "part"), stop_after=3, with_optimum=False)  # stopped like Ctrl-C
@@ -67,7 +75,20 @@ def test_training_beats_a_biased_opponent(tmp_path):
 
 
 def test_plain_sgd_reinforce_learns_too(tmp_path):
-    cfg = TrainConfig(opponent="constant", rounds=10, estimator="total-return", baseline="none", optimizer="sgd", lr=0.5, normalize_advantages=False, counts=False, iterations=30, batch=64, tensorboard=False, lr_schedule="constant")
+    cfg = TrainConfig(
+        opponent="constant",
+        rounds=10,
+        estimator="total-return",
+        baseline="none",
+        optimizer="sgd",
+        lr=0.5,
+        normalize_advantages=False,
+        counts=False,
+        iterations=30,
+        batch=64,
+        tensorboard=False,
+        lr_schedule="constant",
+    )
     res = train(cfg, None, with_optimum=False)
     assert res.reward_per_round > 0.8  # paper beats the constant rock
 
@@ -103,7 +124,17 @@ def test_entropy_bonus_is_held_then_annealed_to_zero(tmp_path):
     assert weights[9] == 0.0
     assert [TrainConfig(ent_anneal=(1.0, 1.0), iterations=4).ent_weight(i) for i in range(4)] == [TrainConfig().ent_coef] * 4
     # the weight each iteration used is logged, and the command line takes the fractions
-    assert main(["train", *"--opponent constant --rounds 4 --batch 8 --iterations 4 --hidden 8 --no-tensorboard --quiet --ent-coef 2 --ent-anneal 0.25,0.75".split(), "--run-dir", str(tmp_path / "r")]) == 0
+    assert (
+        main(
+            [
+                "train",
+                *"--opponent constant --rounds 4 --batch 8 --iterations 4 --hidden 8 --no-tensorboard --quiet --ent-coef 2 --ent-anneal 0.25,0.75".split(),
+                "--run-dir",
+                str(tmp_path / "r"),
+            ]
+        )
+        == 0
+    )
     rows = list(__import__("csv").DictReader(open(tmp_path / "r" / "metrics.csv")))
     assert [float(r["ent_coef"]) for r in rows] == [2.0, 2.0, 1.0, 0.0]
     assert "ent_anneal = [0.25, 0.75]" in (tmp_path / "r" / "config.toml").read_text()
@@ -138,7 +169,21 @@ def test_existing_run_is_not_overwritten(tmp_path, capsys):
 
 def test_default_run_dir_name_is_shell_safe(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    argv = ["train", "--opponent", "mix:of=[constant|constant:move=1]", "--rounds", "3", "--iterations", "1", "--batch", "4", "--hidden", "4", "--no-tensorboard", "--quiet"]
+    argv = [
+        "train",
+        "--opponent",
+        "mix:of=[constant|constant:move=1]",
+        "--rounds",
+        "3",
+        "--iterations",
+        "1",
+        "--batch",
+        "4",
+        "--hidden",
+        "4",
+        "--no-tensorboard",
+        "--quiet",
+    ]
     assert main(argv) == 0
     (run,) = os.listdir(tmp_path / "runs")
     assert run.startswith("mix_of=_constant_constant_move=1___gae__0__"), run

@@ -398,6 +398,7 @@ def agent_from_checkpoint(data: dict):
 AGENT_NAMES = ("pg", "q-learning", "dqn", "deterministic")
 DEFAULT_OPPONENTS = ("best-response", "frequency", "markov", "exploiter")
 
+
 @dataclass(frozen=True)
 class CompareSettings:
     """The settings of ``policygrad compare``; the defaults finish in a few minutes on 2 cores."""
@@ -464,8 +465,16 @@ def _train_pg(s: CompareSettings, opponent: str, seed: int):
 
     # the trainer's actor-critic, with its hyperparameters pinned so the comparison does not move when the defaults do
     cfg = TrainConfig(
-        opponent=opponent, game=s.game, rounds=s.rounds, context=s.context, counts=False, iterations=s.iterations, batch=s.batch, seed=seed,
-        tensorboard=False, **PG_SETTINGS,
+        opponent=opponent,
+        game=s.game,
+        rounds=s.rounds,
+        context=s.context,
+        counts=False,
+        iterations=s.iterations,
+        batch=s.batch,
+        seed=seed,
+        tensorboard=False,
+        **PG_SETTINGS,
     )
     trainer = Trainer(cfg)
     for _ in range(cfg.iterations):
@@ -492,7 +501,9 @@ def _train_one(s: CompareSettings, name: str, opponent: str, seed: int) -> tuple
     return policy, time.perf_counter() - t0, extra
 
 
-def compare(settings: CompareSettings, progress=None, save_dir: str | None = None, backend: str = "local", address: str | None = None, cpus: int | None = None) -> dict:
+def compare(
+    settings: CompareSettings, progress=None, save_dir: str | None = None, backend: str = "local", address: str | None = None, cpus: int | None = None
+) -> dict:
     """Train every agent against every opponent with every seed, then measure each trained agent:
     reward per round against each evaluation opponent and its exact exploitability.
 
@@ -544,13 +555,21 @@ def compare(settings: CompareSettings, progress=None, save_dir: str | None = Non
                 policy, seconds, extra = policies[name]
                 expl = exploitability(policy, s.game, s.rounds, s.context, False)
                 rewards = {spec: _evaluate(policy, spec, s, seed) for spec in s.evaluation_opponents}
-                runs.setdefault((name, opponent), []).append({"seed": seed, "exploitability": expl.value, "train_seconds": seconds, "reward": {k: v.to_dict() for k, v in rewards.items()}})
+                runs.setdefault((name, opponent), []).append(
+                    {"seed": seed, "exploitability": expl.value, "train_seconds": seconds, "reward": {k: v.to_dict() for k, v in rewards.items()}}
+                )
                 if save_dir:
                     path = os.path.join(save_dir, f"{name}__{name_part(opponent)}__{seed}.pt")
                     if name == "pg":
                         _save_pg(path, policy, extra["pg_config"], s)
                     else:
-                        config = {"game": s.game, "rounds": s.rounds, "context": s.context, "counts": False, **({"pg_config": extra["pg_config"]} if name == "deterministic" else extra)}
+                        config = {
+                            "game": s.game,
+                            "rounds": s.rounds,
+                            "context": s.context,
+                            "counts": False,
+                            **({"pg_config": extra["pg_config"]} if name == "deterministic" else extra),
+                        }
                         save_baseline(path, name, policy, config)
     entries = []
     for (name, opponent), per_seed in runs.items():

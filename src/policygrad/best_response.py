@@ -109,7 +109,9 @@ def _check(policy, game, rounds: int, context: int) -> Game:
     if not isinstance(policy, Policy):
         raise TypeError(f"policy must be a policygrad policy (recurrent, initial_state, step, sequence: policies.Policy), got {type(policy).__name__}")
     if policy.recurrent:
-        raise ValueError("the exact best response needs a feed-forward policy (its state is the context); for a recurrent policy use approximate_exploitability")
+        raise ValueError(
+            "the exact best response needs a feed-forward policy (its state is the context); for a recurrent policy use approximate_exploitability"
+        )
     return game
 
 
@@ -142,7 +144,9 @@ def best_response(policy, game="rps", rounds: int = 100, context: int = 1, count
     n_ctx = encoding.num_contexts(a_num, context)
     check_state_space(rounds, a_num, context, counts, max_states)
     if n_ctx * rounds ** (2 * (a_num - 1) if counts else 0) >= 2**62:  # never met below max_states = 2^31
-        raise ValueError(f"the exact best response's state keys for context={context}, counts={counts} over {rounds} rounds would not fit in 62 bits; use approximate_exploitability")
+        raise ValueError(
+            f"the exact best response's state keys for context={context}, counts={counts} over {rounds} rounds would not fit in 62 bits; use approximate_exploitability"
+        )
     dtype = next(policy.parameters()).dtype
     payoff_AA = game.payoff.to(torch.float64)
     pairs_P = torch.arange(n_pairs)

@@ -35,16 +35,32 @@ class TrainConfig:
     rounds: int = dataclasses.field(default=100, metadata={"help": "T, rounds per match", "low": 1})
     context: int = dataclasses.field(default=5, metadata={"help": "k, past rounds the policy sees", "low": 0, "high": 8})
     counts: bool = dataclasses.field(default=True, metadata={"help": "add both players' running move frequencies to the observation"})
-    gaps: bool = dataclasses.field(default=True, metadata={"help": "policy and critic also read each player's count gap to its most frequent move, exp(-gap) and exp(-gap/4) (mlp and gru; only with counts)"})
+    gaps: bool = dataclasses.field(
+        default=True,
+        metadata={
+            "help": "policy and critic also read each player's count gap to its most frequent move, exp(-gap) and exp(-gap/4) (mlp and gru; only with counts)"
+        },
+    )
     policy: str = dataclasses.field(default="mlp", metadata={"help": "mlp, tabular or gru", "choices": ("mlp", "tabular", "gru")})
     hidden: tuple = dataclasses.field(default=(64,), metadata={"help": "hidden layer sizes (gru: the first is the state size)"})
-    estimator: str = dataclasses.field(default="gae", metadata={"help": "total-return, reward-to-go, q-form or gae", "choices": ("total-return", "reward-to-go", "q-form", "gae")})
-    baseline: str = dataclasses.field(default="value", metadata={"help": "none, batch-mean, per-round or value (gae always uses the value)", "choices": ("none", "batch-mean", "per-round", "value")})
+    estimator: str = dataclasses.field(
+        default="gae", metadata={"help": "total-return, reward-to-go, q-form or gae", "choices": ("total-return", "reward-to-go", "q-form", "gae")}
+    )
+    baseline: str = dataclasses.field(
+        default="value",
+        metadata={"help": "none, batch-mean, per-round or value (gae always uses the value)", "choices": ("none", "batch-mean", "per-round", "value")},
+    )
     gamma: float = dataclasses.field(default=1.0, metadata={"help": "discount", "low": 0.0, "high": 1.0})
     lam: float = dataclasses.field(default=0.9, metadata={"help": "GAE lambda", "low": 0.0, "high": 1.0})
     normalize_advantages: bool = dataclasses.field(default=True, metadata={"help": "scale advantages to zero mean, unit spread per batch"})
-    ent_coef: float = dataclasses.field(default=0.1, metadata={"help": "entropy bonus weight per round: each round's entropy against that round's advantage (a bonus: it raises entropy)", "low": 0.0})
-    ent_anneal: tuple = dataclasses.field(default=(0.6, 0.9), metadata={"help": "fractions of the run: the bonus is ent_coef until the first, then falls linearly to 0 at the second (1,1: constant)", "item": float})
+    ent_coef: float = dataclasses.field(
+        default=0.1,
+        metadata={"help": "entropy bonus weight per round: each round's entropy against that round's advantage (a bonus: it raises entropy)", "low": 0.0},
+    )
+    ent_anneal: tuple = dataclasses.field(
+        default=(0.6, 0.9),
+        metadata={"help": "fractions of the run: the bonus is ent_coef until the first, then falls linearly to 0 at the second (1,1: constant)", "item": float},
+    )
     vf_coef: float = dataclasses.field(default=0.5, metadata={"help": "critic loss weight", "low": 0.0})
     optimizer: str = dataclasses.field(default="adam", metadata={"help": "adam, or sgd (the seed's plain update)", "choices": OPTIMIZERS})
     lr: float = dataclasses.field(default=0.02, metadata={"help": "learning rate alpha", "low_open": 0.0, "high": 10.0})
@@ -118,7 +134,11 @@ def _check(f, value) -> None:
         len(value) == 2 and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in value) and 0.0 <= value[0] <= value[1] <= 1.0
     ):
         raise ValueError(f"ent_anneal must be two fractions start,end with 0 <= start <= end <= 1, got {list(value)!r}")
-    bounds = [f">= {meta['low']}" if "low" in meta else "", f"> {meta['low_open']}" if "low_open" in meta else "", f"<= {meta['high']}" if "high" in meta else ""]
+    bounds = [
+        f">= {meta['low']}" if "low" in meta else "",
+        f"> {meta['low_open']}" if "low_open" in meta else "",
+        f"<= {meta['high']}" if "high" in meta else "",
+    ]
     allowed = " and ".join(b for b in bounds if b)
     if isinstance(value, float) and not math.isfinite(value):  # inf passes every bound below; NaN fails none of them
         raise ValueError(f"{name} must be a finite number, got {value!r}" + (f"; allowed: {allowed}" if allowed else ""))
@@ -136,7 +156,7 @@ def load_toml(path: str) -> dict:
     except FileNotFoundError:
         raise FileNotFoundError(f"config file not found: {path}") from None
     except UnicodeDecodeError as e:
-        raise ValueError(f"{path} is not a TOML file: byte {e.start} is not UTF-8 text ({e.object[e.start:e.start + 1]!r})") from None
+        raise ValueError(f"{path} is not a TOML file: byte {e.start} is not UTF-8 text ({e.object[e.start : e.start + 1]!r})") from None
     except tomllib.TOMLDecodeError as e:
         raise ValueError(f"{path} is not valid TOML: {e}") from None
 

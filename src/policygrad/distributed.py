@@ -80,7 +80,9 @@ def _call(fn: Callable[..., Any], item: tuple) -> Any:
 
 
 def run_tasks(
-    fn: Callable[..., Any], items: list[tuple], progress: Callable[[int, int], None] | None = None,
+    fn: Callable[..., Any],
+    items: list[tuple],
+    progress: Callable[[int, int], None] | None = None,
     on_crash: Callable[[tuple, BaseException], Any] | None = None,
 ) -> list[Any]:
     """``[fn(*item) for item in items]``, one Ray task per item, in an open :func:`ray_session`.

@@ -19,6 +19,7 @@ from .tensors import sample
 
 __all__ = ["MatchStats", "match_stats", "play_opponents", "check_evaluation", "evaluate_policy", "evaluate_checkpoint"]
 
+
 @dataclass(frozen=True)
 class MatchStats:
     """Summary of M matches from the agent's side."""
@@ -77,7 +78,8 @@ def check_evaluation(matches: int, rounds: int, context: int, counts: bool, game
     rounds would not fit in the machine's memory, before anything is played."""
     a_num = make_game(game).num_actions
     check_size(
-        f"evaluation ({matches:,} matches x {rounds:,} rounds)", batch_bytes(matches, rounds, encoding.feature_size(a_num, context, counts), a_num),
+        f"evaluation ({matches:,} matches x {rounds:,} rounds)",
+        batch_bytes(matches, rounds, encoding.feature_size(a_num, context, counts), a_num),
         hint="Use fewer matches (the 95% interval shrinks only like 1/sqrt(matches))",
     )
 

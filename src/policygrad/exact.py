@@ -159,7 +159,17 @@ def flat_grad(scalar: torch.Tensor, params: list[torch.Tensor], retain_graph: bo
     return torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1) for g, p in zip(grads, params)])
 
 
-def exact_gradient(policy, opponent, rounds: int, context: int = 1, game="rps", counts: bool = False, gamma: float = 1.0, method: str = "enumerate", max_histories: int = MAX_HISTORIES) -> ExactResult:
+def exact_gradient(
+    policy,
+    opponent,
+    rounds: int,
+    context: int = 1,
+    game="rps",
+    counts: bool = False,
+    gamma: float = 1.0,
+    method: str = "enumerate",
+    max_histories: int = MAX_HISTORIES,
+) -> ExactResult:
     """V(S0; theta) and grad V, in float64 on a copy of ``policy`` (the policy itself is untouched)."""
     policy64 = copy.deepcopy(policy).double()
     value, target = exact_value(policy64, opponent, rounds, context, game, counts, gamma, method, max_histories)

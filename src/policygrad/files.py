@@ -16,7 +16,19 @@ import tempfile
 import time
 from typing import Callable
 
-__all__ = ["atomic_write", "atomic_write_text", "check_writable_dir", "check_writable_file", "name_part", "TEMP_PREFIX", "RUN_MARKER", "RunLock", "RunDirInUseError", "run_maker", "remove_temp_files"]
+__all__ = [
+    "atomic_write",
+    "atomic_write_text",
+    "check_writable_dir",
+    "check_writable_file",
+    "name_part",
+    "TEMP_PREFIX",
+    "RUN_MARKER",
+    "RunLock",
+    "RunDirInUseError",
+    "run_maker",
+    "remove_temp_files",
+]
 
 TEMP_PREFIX = ".tmp-"  # atomic_write's temp files: ".tmp-XXXXXXXX" plus the target's suffix
 RUN_MARKER = ".policygrad-run"  # marks a policygrad run folder, names the command that made it, holds the lock

@@ -44,10 +44,7 @@ class Game:
         if not torch.isfinite(m).all():
             raise ValueError("payoff matrix has a non-finite entry")
         if not torch.allclose(m, -m.T, atol=1e-12):
-            raise ValueError(
-                "payoff matrix must be zero-sum and symmetric (antisymmetric: M[a, o] == -M[o, a]); "
-                f"got {m.tolist()}"
-            )
+            raise ValueError(f"payoff matrix must be zero-sum and symmetric (antisymmetric: M[a, o] == -M[o, a]); got {m.tolist()}")
         if len(self.actions) != m.shape[0]:
             raise ValueError(f"{len(self.actions)} action names for a {m.shape[0]}-action game")
 

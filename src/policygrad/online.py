@@ -51,7 +51,6 @@ by ``reset(seed)``.
 
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import numpy as np

@@ -232,8 +232,11 @@ def _solve(
     # every round keeps at least one state and two tensors: refuse a horizon that cannot fit, before building anything
     memory = available_memory()
     check_size(
-        f"optimum over {rounds:,} rounds (at least {_LEVEL_BYTES} bytes per round)", float(rounds) * _LEVEL_BYTES,
-        min(max_bytes, memory), f"max_bytes={max_bytes:,}" if max_bytes <= memory else "available memory", hint="Use fewer rounds",
+        f"optimum over {rounds:,} rounds (at least {_LEVEL_BYTES} bytes per round)",
+        float(rounds) * _LEVEL_BYTES,
+        min(max_bytes, memory),
+        f"max_bytes={max_bytes:,}" if max_bytes <= memory else "available memory",
+        hint="Use fewer rounds",
     )
     game = make_game(game)
     opponent = _fresh(opponent_spec)

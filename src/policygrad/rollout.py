@@ -177,7 +177,16 @@ def rollout(policy, engine: Engine, seed: int | None = None, generator: torch.Ge
         obs_NTF = obs_TNF.transpose(0, 1)
         distinct = ObsIndex(obs_NTF, obs_NTF._version, table_TCF.view(-1, f_num), index_TN.t(), actions, actions._version, taken_TN.t())
     rewards = rewards_TN.t()
-    return Batch(obs_TNF.transpose(0, 1) if distinct is None else distinct.obs, actions, opp_TN.t(), rewards, torch.ones_like(rewards), logp_TN.t(), logp_TNA.transpose(0, 1), distinct)
+    return Batch(
+        obs_TNF.transpose(0, 1) if distinct is None else distinct.obs,
+        actions,
+        opp_TN.t(),
+        rewards,
+        torch.ones_like(rewards),
+        logp_TN.t(),
+        logp_TNA.transpose(0, 1),
+        distinct,
+    )
 
 
 def score(policy, batch: Batch) -> Batch:

@@ -188,7 +188,9 @@ def _dimension(key: str, raw, source: str) -> Dimension:
     if key == "seed":
         raise ValueError(f"{source}: seed is not a [space] dimension; give the seeds as seeds = [0, 1, 2] (or a count)")
     if not isinstance(raw, dict) or len(raw) != 1 or next(iter(raw)) not in DOMAINS:
-        raise ValueError(f"{source}: [space] {key} must be one of {{ grid = [...] }}, {{ choice = [...] }}, {{ uniform = [low, high] }}, {{ loguniform = [low, high] }}, got {raw!r}")
+        raise ValueError(
+            f"{source}: [space] {key} must be one of {{ grid = [...] }}, {{ choice = [...] }}, {{ uniform = [low, high] }}, {{ loguniform = [low, high] }}, got {raw!r}"
+        )
     kind, values = next(iter(raw.items()))
     if not isinstance(values, list) or not values:
         raise ValueError(f"{source}: [space] {key} = {{ {kind} = ... }} needs a non-empty list, got {values!r}")
@@ -214,7 +216,9 @@ def _check_config(spec: SweepSpec, values: dict, seed: int, where: str) -> Train
         raise ValueError(f"{spec.source}: {where}: {str(e).removeprefix(spec.source + ': ')}") from None
     code = outside_code(config.opponent)
     if code:
-        raise ValueError(f"{spec.source}: {where}: the opponent {config.opponent!r} would run outside code ({', '.join(code)}); a sweep file may not run code: train against it with policygrad train --opponent")
+        raise ValueError(
+            f"{spec.source}: {where}: the opponent {config.opponent!r} would run outside code ({', '.join(code)}); a sweep file may not run code: train against it with policygrad train --opponent"
+        )
     return config
 
 
@@ -268,7 +272,7 @@ def sweep_from_dict(data: dict, source: str = "sweep") -> SweepSpec:
     report_seconds = float(_number(data.get("report_seconds", 5.0), "report_seconds", source, 0, 3600))
     for name, defaults in (("asha", _ASHA), ("pbt", _PBT)):
         if name in data and scheduler != name:
-            raise ValueError(f"{source}: [{name}] is set but scheduler = {scheduler!r}; set scheduler = \"{name}\" or remove [{name}]")
+            raise ValueError(f'{source}: [{name}] is set but scheduler = {scheduler!r}; set scheduler = "{name}" or remove [{name}]')
         _unknown(_table(data, name, source), list(defaults), f"[{name}]", source)
     spec = SweepSpec(source, base, space, tuple(seeds), metric, mode, scheduler, samples, sample_seed, max_failures, report_seconds)
     # the cells: the grid's product, each with `samples` draws of the random dimensions
@@ -291,7 +295,9 @@ def sweep_from_dict(data: dict, source: str = "sweep") -> SweepSpec:
         for seed in seeds:
             _check_config(spec, values, seed, f"cell {i} ({', '.join(f'{k}={v!r}' for k, v in values.items()) or 'the base config'}), seed {seed}")
             trials.append(Trial(_cell_name(i, values, seed), i, seed, values))
-    spec = SweepSpec(source, base, space, tuple(seeds), metric, mode, scheduler, samples, sample_seed, max_failures, report_seconds, cells=tuple(cells), trials=tuple(trials))
+    spec = SweepSpec(
+        source, base, space, tuple(seeds), metric, mode, scheduler, samples, sample_seed, max_failures, report_seconds, cells=tuple(cells), trials=tuple(trials)
+    )
     configs = [spec.config(c, seeds[0]) for c in cells]
     if scheduler == "asha":
         asha = {**_ASHA, **_table(data, "asha", source)}
@@ -307,14 +313,18 @@ def sweep_from_dict(data: dict, source: str = "sweep") -> SweepSpec:
             pbt["perturbation_interval"] = max(every)
         interval = _number(pbt["perturbation_interval"], "[pbt] perturbation_interval (iterations)", source, 1, spec.max_iterations, integer=True)
         if any(interval % e for e in every):
-            raise ValueError(f"{source}: [pbt] perturbation_interval = {interval} must be a multiple of checkpoint_every ({', '.join(map(str, sorted(every)))}): PBT copies checkpoints")
+            raise ValueError(
+                f"{source}: [pbt] perturbation_interval = {interval} must be a multiple of checkpoint_every ({', '.join(map(str, sorted(every)))}): PBT copies checkpoints"
+            )
         _number(pbt["quantile_fraction"], "[pbt] quantile_fraction", source, 0, 0.5, low_open=True)
         _number(pbt["resample_probability"], "[pbt] resample_probability", source, 0, 1)
         if not isinstance(pbt["synch"], bool):
             raise ValueError(f"{source}: [pbt] synch must be true (every trial waits at each perturbation) or false, got {pbt['synch']!r}")
         mutations = pbt["mutations"] if pbt["mutations"] is not None else [d.key for d in space if d.key in ("lr", "ent_coef")]
         if not isinstance(mutations, list) or not mutations or any(m not in [d.key for d in space] for m in mutations):
-            raise ValueError(f"{source}: [pbt] mutations must list [space] keys that PBT perturbs, e.g. [\"lr\", \"ent_coef\"], got {mutations!r}; [space] has: {', '.join(d.key for d in space) or 'nothing'}")
+            raise ValueError(
+                f'{source}: [pbt] mutations must list [space] keys that PBT perturbs, e.g. ["lr", "ent_coef"], got {mutations!r}; [space] has: {", ".join(d.key for d in space) or "nothing"}'
+            )
         if len(trials) < 2:
             raise ValueError(f"{source}: PBT needs a population of at least 2 trials (cells x seeds), got {len(trials)}")
         spec = dataclasses.replace(spec, pbt={**pbt, "mutations": list(mutations)})
@@ -374,7 +384,9 @@ def run_sweep(spec: SweepSpec, out: str, address: str | None = None, cpus: int |
         before.pop("source", None)
         differs = _first_difference(before, {k: v for k, v in json.loads(json.dumps(plan)).items() if k != "source"})
         if differs:
-            raise ValueError(f"{spec.source} is not the sweep that {out} holds: '{differs}' differs; resume with the same sweep file, or start a new sweep in another --out")
+            raise ValueError(
+                f"{spec.source} is not the sweep that {out} holds: '{differs}' differs; resume with the same sweep file, or start a new sweep in another --out"
+            )
     elif os.path.isdir(out) and [n for n in os.listdir(out) if n != RUN_MARKER]:
         what = "holds a sweep; add --resume to finish it" if os.path.exists(stored) else "is not empty"
         raise FileExistsError(f"{out} {what}, or choose another --out")

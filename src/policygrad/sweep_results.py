@@ -109,7 +109,18 @@ def _fmt(v) -> str:
 def write_results(results: dict, out: str) -> list[str]:
     """``OUT/results.json`` (everything) and ``OUT/results.csv`` (a row per cell), atomically."""
     keys, metric = results["keys"], results["metric"]
-    columns = ["cell", *keys, "trials", *STATUSES, "reward_per_round", "ci95", "optimum_fraction", *([metric] if metric != "reward_per_round" else []), "seconds", "iteration"]
+    columns = [
+        "cell",
+        *keys,
+        "trials",
+        *STATUSES,
+        "reward_per_round",
+        "ci95",
+        "optimum_fraction",
+        *([metric] if metric != "reward_per_round" else []),
+        "seconds",
+        "iteration",
+    ]
     text = io.StringIO()
     writer = csv.writer(text)
     writer.writerow(columns)
@@ -161,7 +172,7 @@ def plot_sweep(spec, results: dict, out: str) -> list[str]:
         numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (c["values"][d.key] for c in results["cells"]))
         labels = list(dict.fromkeys(_fmt(c["values"][d.key]) for c in results["cells"]))
 
-        def x_of(v):
+        def x_of(v, numeric=numeric, labels=labels):
             return v if numeric else labels.index(_fmt(v))
 
         for r in results["trials"]:

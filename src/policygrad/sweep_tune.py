@@ -282,7 +282,9 @@ def _plan(spec, out: str) -> dict:
 
 def _scheduler(spec):
     if spec.scheduler == "asha":
-        return ASHAScheduler(time_attr="iteration", max_t=spec.max_iterations, grace_period=spec.asha["grace_period"], reduction_factor=spec.asha["reduction_factor"])
+        return ASHAScheduler(
+            time_attr="iteration", max_t=spec.max_iterations, grace_period=spec.asha["grace_period"], reduction_factor=spec.asha["reduction_factor"]
+        )
     if spec.scheduler == "pbt":
         mutations, bounds = {}, {}
         for key in spec.pbt["mutations"]:

@@ -167,8 +167,7 @@ def make_player(name: str, game: str | Game = "rps"):
             player = OpponentPlayer(name, game)
         except ValueError as e:
             raise ValueError(
-                f"unknown agent {name!r}: not a registered player ({', '.join(PLAYERS)}), not a checkpoint file, "
-                f"and not an opponent spec ({e})"
+                f"unknown agent {name!r}: not a registered player ({', '.join(PLAYERS)}), not a checkpoint file, and not an opponent spec ({e})"
             ) from None
     player_game = getattr(player, "game", None)
     if isinstance(player_game, Game) and player_game != game:
@@ -523,7 +522,9 @@ def plot_tournament(result: Tournament, path: str) -> str:
     fig, ax = plt.subplots(figsize=(max(6.0, 0.32 * len(result.opponents) + 3), max(2.5, 0.45 * len(result.agents) + 2)))
     cmap = plt.get_cmap("RdBu").with_extremes(bad="0.75")  # grey: forfeited pairs
     im = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=-scale, vmax=scale, aspect="auto")
-    ax.set_xticks(range(len(result.opponents)), [o.split("=", 1)[-1] if o.startswith(("roshambo:", "kaggle:")) else o for o in result.opponents], rotation=90, fontsize=8)
+    ax.set_xticks(
+        range(len(result.opponents)), [o.split("=", 1)[-1] if o.startswith(("roshambo:", "kaggle:")) else o for o in result.opponents], rotation=90, fontsize=8
+    )
     ax.set_yticks(range(len(result.agents)), result.agents, fontsize=9)
     if len(result.opponents) <= 20 and grid.size <= 200:  # numbers in the cells while they fit
         for (i, j), v in np.ndenumerate(grid):

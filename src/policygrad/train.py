@@ -90,7 +90,9 @@ def check_fits(config: TrainConfig, run_dir: str | None = None) -> None:
     (memory, the checkpoint cap, the free disk space in ``run_dir``): before anything is built or computed."""
     a = make_game(config.game).num_actions
     features = encoding.feature_size(a, config.context, config.counts) + (4 * a if config.uses_gaps else 0)  # + ModeGaps.extra
-    check_training(config.policy, features, a, config.context, config.hidden, config.batch, config.rounds, config.uses_critic, config.optimizer == "adam", run_dir)
+    check_training(
+        config.policy, features, a, config.context, config.hidden, config.batch, config.rounds, config.uses_critic, config.optimizer == "adam", run_dir
+    )
 
 
 class Trainer:
@@ -104,7 +106,9 @@ class Trainer:
         if config.threads:
             torch.set_num_threads(config.threads)
         torch.manual_seed(config.seed)  # parameter initialisation only; play uses explicit generators
-        self.engine = Engine(config.opponent, n=config.batch, rounds=config.rounds, context=config.context, game=self.game, counts=config.counts, seed=config.seed)
+        self.engine = Engine(
+            config.opponent, n=config.batch, rounds=config.rounds, context=config.context, game=self.game, counts=config.counts, seed=config.seed
+        )
         self.policy = make_policy(config.policy, self.engine.obs_size, a, config.context, config.hidden, config.uses_gaps, config.rounds)
         attach_policy(self.engine.opponent, self.policy, config.context, config.counts, config.rounds)  # a white-box opponent (best-response) reads the policy
         self.critic = make_critic(self.engine.obs_size, a, config.context, config.hidden, config.uses_gaps, config.rounds) if config.uses_critic else None
@@ -172,7 +176,11 @@ class Trainer:
         ent_weight = cfg.ent_weight(self.iteration)
         loss = loss_pi - ent_weight * ent + cfg.vf_coef * loss_v
         if not torch.isfinite(loss):
-            kept = f"the last good checkpoint (iteration {self.saved_iteration}) is kept in {self.run_dir}" if self.saved_iteration is not None else "no checkpoint was written"
+            kept = (
+                f"the last good checkpoint (iteration {self.saved_iteration}) is kept in {self.run_dir}"
+                if self.saved_iteration is not None
+                else "no checkpoint was written"
+            )
             raise NonFiniteLossError(f"non-finite loss ({float(loss.detach())}) at iteration {self.iteration + 1}; the run stopped and {kept}")
         self.optimizer.zero_grad()
         loss.backward()
@@ -271,13 +279,19 @@ def _claim(run_dir: str, ours: bool, resume: bool, overwrite: bool) -> str:
             return "resume"
         if ours:
             return "restart"
-        raise FileNotFoundError(f"nothing to resume in {run_dir}: it holds no checkpoint.pt and is not a run folder policygrad made; start a new run there with --overwrite, or in another --run-dir")
+        raise FileNotFoundError(
+            f"nothing to resume in {run_dir}: it holds no checkpoint.pt and is not a run folder policygrad made; start a new run there with --overwrite, or in another --run-dir"
+        )
     if not names or overwrite:
         return "new"
     if "checkpoint.pt" in names:
-        raise FileExistsError(f"{run_dir} already holds a run; use --resume {run_dir} to continue it, --overwrite to start it again, or choose another --run-dir")
+        raise FileExistsError(
+            f"{run_dir} already holds a run; use --resume {run_dir} to continue it, --overwrite to start it again, or choose another --run-dir"
+        )
     if ours:
-        raise FileExistsError(f"{run_dir} holds a run stopped before its first checkpoint; use --resume {run_dir} to restart it from iteration 0, --overwrite, or choose another --run-dir")
+        raise FileExistsError(
+            f"{run_dir} holds a run stopped before its first checkpoint; use --resume {run_dir} to restart it from iteration 0, --overwrite, or choose another --run-dir"
+        )
     shown = ", ".join(repr(n) for n in names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
     raise FileExistsError(
         f"{run_dir} is not empty ({shown}) and is not a policygrad run folder; choose another --run-dir, or use --overwrite "
@@ -286,8 +300,15 @@ def _claim(run_dir: str, ours: bool, resume: bool, overwrite: bool) -> str:
 
 
 def train(
-    config: TrainConfig, run_dir: str | None = None, resume: bool = False, progress=None, stop_after: int | None = None,
-    with_optimum: bool = True, overwrite: bool = False, made_by: str = "train", on_save: Callable[[str, int], None] | None = None,
+    config: TrainConfig,
+    run_dir: str | None = None,
+    resume: bool = False,
+    progress=None,
+    stop_after: int | None = None,
+    with_optimum: bool = True,
+    overwrite: bool = False,
+    made_by: str = "train",
+    on_save: Callable[[str, int], None] | None = None,
 ) -> TrainResult:
     """Train a policy by stochastic gradient ascent.
 

@@ -128,7 +128,9 @@ def seeds_arg(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"seeds must be integers in 0..{MAX_SEED}, got {bad[0]} in {text!r}")
     twice = sorted({v for v in values if values.count(v) > 1})
     if twice:
-        raise argparse.ArgumentTypeError(f"seeds must differ (a repeated seed repeats the same run and shrinks the interval for nothing), got {twice[0]} twice in {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"seeds must differ (a repeated seed repeats the same run and shrinks the interval for nothing), got {twice[0]} twice in {text!r}"
+        )
     return values
 
 
@@ -201,7 +203,13 @@ def field_helps(cls: type) -> dict[str, str]:
     if tree is not None:
         body = tree.body[0].body  # type: ignore[attr-defined]
         for stmt, after in pairwise(body):
-            if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant) and isinstance(after.value.value, str):
+            if (
+                isinstance(stmt, ast.AnnAssign)
+                and isinstance(stmt.target, ast.Name)
+                and isinstance(after, ast.Expr)
+                and isinstance(after.value, ast.Constant)
+                and isinstance(after.value.value, str)
+            ):
                 docs[stmt.target.id] = " ".join(after.value.value.split())
     return {f.name: f.metadata.get("help") or docs.get(f.name, "") for f in fields(cls)}
 

@@ -56,7 +56,9 @@ class ExploitabilityOptions:
     checkpoint: str = option(help="checkpoint.pt (policy-gradient or baseline) or its run directory", positional=True, type=path_arg)
     max_states: int = option(_EXPLOITABILITY.max_states, "above this many states in one round, fall back to the approximate method", type=at_least(1))
     iterations: int = option(_APPROXIMATE.iterations, "approximate method (recurrent policies): the best-response learner's iterations", type=at_least(1))
-    safety: float | None = option(_EXPLOITABILITY.safety, "measure the agent played safely with a budget of EPS points (policygrad.safety; default: as trained)", metavar="EPS")
+    safety: float | None = option(
+        _EXPLOITABILITY.safety, "measure the agent played safely with a budget of EPS points (policygrad.safety; default: as trained)", metavar="EPS"
+    )
     seed: int = option(_APPROXIMATE.seed, "seed of the approximate method's learner and evaluation", type=seed_arg)
     json: bool = option(False, "print one JSON object")
 
@@ -70,7 +72,8 @@ def cmd_exploitability(args) -> int:
     label = "exact" if result.exact else f"APPROXIMATE (a lower bound, ± {result.ci95:.4f})"
     console.print(
         f"exploitability of {o.checkpoint}: {result.value:.4f} per round over {result.rounds} rounds ({label}; {result.method}"
-        + (f", {result.states:,} states" if result.exact else "") + f", {result.seconds:.1f} s)",
+        + (f", {result.states:,} states" if result.exact else "")
+        + f", {result.seconds:.1f} s)",
         highlight=False,
     )
     return 0
@@ -85,7 +88,9 @@ _TOURNAMENT = defaults_of(run_tournament)
 class TournamentOptions:
     # the two lists are split in the handler (split_names knows players, paths and specs): a bad name is one error line
     agents: str = option(help="comma-separated: registered players (uniform, ...), checkpoint paths or opponent specs")
-    opponents: str | None = option(None, "comma-separated opponent specs, e.g. frequency,roshambo:bot=iocainebot,kaggle:path=agent.py (default: none; give --opponents and/or --suite)")
+    opponents: str | None = option(
+        None, "comma-separated opponent specs, e.g. frequency,roshambo:bot=iocainebot,kaggle:path=agent.py (default: none; give --opponents and/or --suite)"
+    )
     suite: tuple = option((), "add a field of outside bots (repeatable)", append=True, choices=tuple(SUITES))
     rounds: int = option(_TOURNAMENT.rounds, "rounds per match (at most 1,000,000)", type=at_least(1))
     seeds: int = option(_TOURNAMENT.seeds, "matches per (agent, opponent) pair, seeds 0..S-1", type=at_least(1))
@@ -93,7 +98,9 @@ class TournamentOptions:
     jobs: int | None = option(_TOURNAMENT.jobs, "worker processes (default: the number of CPUs; 1: no subprocesses)", type=at_least(1))
     json: bool = option(False, "print one JSON object")
     plot: str | None = option(None, "write a heat map PNG (default: no heat map)", metavar="FILE", type=path_arg)
-    move_timeout: float | None = option(_TOURNAMENT.move_timeout, "a side slower than this in a round forfeits the match (default: no limit)", metavar="SECONDS")
+    move_timeout: float | None = option(
+        _TOURNAMENT.move_timeout, "a side slower than this in a round forfeits the match (default: no limit)", metavar="SECONDS"
+    )
     backend: str = option(_TOURNAMENT.backend, "local: this machine's processes; ray: one Ray task per match (pip install 'policygrad[ray]')", choices=BACKENDS)
     address: str | None = option(_TOURNAMENT.address, ADDRESS_HELP, metavar="ADDR")
     quiet: bool = option(False, "no progress bar")
@@ -184,7 +191,9 @@ def cmd_play(args) -> int:
     player = make_player(o.agent, game)
     player.reset(o.seed)
     names = game.actions
-    hint = ", ".join(names) + " (or a prefix: " + "/".join(n[0] if [m[0] for m in names].count(n[0]) == 1 else n[:2] for n in names) + f"; or 0-{len(names) - 1})"
+    hint = (
+        ", ".join(names) + " (or a prefix: " + "/".join(n[0] if [m[0] for m in names].count(n[0]) == 1 else n[:2] for n in names) + f"; or 0-{len(names) - 1})"
+    )
     out = sys.stdout
     out.write(f"You play {game.name} against {o.agent}. Type {hint}; Ctrl-D ends the game.\n")
     played = wins = ties = losses = 0

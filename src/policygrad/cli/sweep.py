@@ -43,15 +43,23 @@ def cmd_sweep(args) -> int:
         status = ", ".join(f"{c[s]} {s}" for s in ("stopped", "failed", "unfinished") if c[s]) or "done"
         best = " *" if r["best"] is not None and c["cell"] == r["best"]["cell"] else ""
         values = [str(c["values"][k]) for k in r["keys"]]
-        table.add_row(f"{c['cell']}{best}", *values, f"{c['done']}/{c['trials']}", mean, frac, *extra, "-" if c["seconds"] is None else f"{c['seconds']:.1f}", status)
+        table.add_row(
+            f"{c['cell']}{best}", *values, f"{c['done']}/{c['trials']}", mean, frac, *extra, "-" if c["seconds"] is None else f"{c['seconds']:.1f}", status
+        )
     console.print(table)
     if r["best"] is not None:
         b = r["best"]
-        console.print(f"best cell ({spec.mode} {metric}): {b['cell']} " + (", ".join(f"{k}={v}" for k, v in b["values"].items()) or "(the base config)") + f": {b[metric]:+.4f}")
+        console.print(
+            f"best cell ({spec.mode} {metric}): {b['cell']} "
+            + (", ".join(f"{k}={v}" for k, v in b["values"].items()) or "(the base config)")
+            + f": {b[metric]:+.4f}"
+        )
     for t in r["trials"]:
         if t["status"] == "failed":
             console.print(f"failed: {t['run']}: {t['error']}")
-    console.print(f"trials: {', '.join(f'{n} {s}' for s, n in r['counts'].items() if n)}; results: {', '.join(result.paths[:2])}; plots: {os.path.join(out, 'plots')}")
+    console.print(
+        f"trials: {', '.join(f'{n} {s}' for s, n in r['counts'].items() if n)}; results: {', '.join(result.paths[:2])}; plots: {os.path.join(out, 'plots')}"
+    )
     if result.interrupted:
         console.print(f"stopped: resume with policygrad sweep {args.sweep} --out {out} --resume")
         return 130
@@ -61,10 +69,18 @@ def cmd_sweep(args) -> int:
 def register(sub) -> None:
     p = sub.add_parser("sweep", help="many training runs from a sweep file on Ray Tune: grids, random search, ASHA, PBT (pip install 'policygrad[ray]')")
     p.add_argument("sweep", metavar="SWEEP.toml", type=path_arg, help="the sweep file: base config, [space], seeds, metric, scheduler (docs/sweeps.md)")
-    p.add_argument("--out", metavar="DIR", type=path_arg, default=None, help="the sweep's folder: a run folder per trial, results, plots (default: sweeps/NAME of the sweep file)")
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        type=path_arg,
+        default=None,
+        help="the sweep's folder: a run folder per trial, results, plots (default: sweeps/NAME of the sweep file)",
+    )
     p.add_argument("--address", metavar="ADDR", default=None, help="the Ray cluster to join, e.g. HEAD_IP:6379 (default: a local Ray started and stopped here)")
     p.add_argument("--cpus", type=at_least(1), default=None, help="CPUs of the local Ray: trials at once (default: the number of CPUs)")
-    p.add_argument("--resume", action="store_true", help="finish the sweep stopped in --out: finished trials are kept, the others resume from their checkpoints")
+    p.add_argument(
+        "--resume", action="store_true", help="finish the sweep stopped in --out: finished trials are kept, the others resume from their checkpoints"
+    )
     p.add_argument("--json", action="store_true", help="print the results as one JSON object")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_sweep)

@@ -146,7 +146,9 @@ def cmd_selfplay(args) -> int:
         table.add_column(col, justify="left" if col in ("game", "method") else "right")
     for r in results:
         e = r.exploitability
-        table.add_row(r.config.game, r.config.method, *(f"{float(e[i]):.2e}" if i < len(e) else "-" for i in (100, 1000)), f"{r.final:.2e}", f"{r.final_average:.2e}")
+        table.add_row(
+            r.config.game, r.config.method, *(f"{float(e[i]):.2e}" if i < len(e) else "-" for i in (100, 1000)), f"{r.final:.2e}", f"{r.final_average:.2e}"
+        )
     console.print(table)
     for written in plots:
         console.print(f"wrote {written}")
@@ -161,8 +163,12 @@ class CompareRun:
     """Where ``compare`` runs and what it writes; what it trains and measures is a :class:`CompareSettings`."""
 
     save: str | None = option(None, "write every trained agent as a checkpoint (Agent.load reads them; default: not saved)", metavar="DIR", type=path_arg)
-    backend: str = option(defaults_of(compare).backend, "local: this machine's processes; ray: one Ray task per training run (pip install 'policygrad[ray]')", choices=BACKENDS)
-    address: str | None = option(None, "--backend ray: the Ray cluster to join, e.g. HEAD_IP:6379 (default: a local Ray started and stopped here)", metavar="ADDR")
+    backend: str = option(
+        defaults_of(compare).backend, "local: this machine's processes; ray: one Ray task per training run (pip install 'policygrad[ray]')", choices=BACKENDS
+    )
+    address: str | None = option(
+        None, "--backend ray: the Ray cluster to join, e.g. HEAD_IP:6379 (default: a local Ray started and stopped here)", metavar="ADDR"
+    )
     jobs: int | None = option(None, "--backend ray without --address: CPUs of the local Ray (default: the number of CPUs)", type=at_least(1))
     plot: str | None = option(None, "write DIR/compare.png (default: no plot)", metavar="DIR", type=path_arg)
     json: bool = option(False, "print one JSON object")
@@ -209,7 +215,9 @@ def cmd_compare(args) -> int:
         print(json.dumps(report, indent=2))
         return 0
     evals = report["evaluation_opponents"]
-    table = Table(title=f"reward per round of the trained agent (mean over seeds {list(settings.seeds)}, 95% interval; T={settings.rounds}, k={settings.context})")
+    table = Table(
+        title=f"reward per round of the trained agent (mean over seeds {list(settings.seeds)}, 95% interval; T={settings.rounds}, k={settings.context})"
+    )
     for col in ("agent", "trained vs", "exploitability", *evals, "train s"):
         table.add_column(col, justify="left" if col in ("agent", "trained vs") else "right")
     for e in report["entries"]:
@@ -238,7 +246,9 @@ def register(sub) -> None:
     })  # fmt: skip
     p.set_defaults(func=cmd_selfplay)
 
-    p = sub.add_parser("compare", help="policy gradient vs Q-learning, DQN and deterministic policies: reward against adaptive opponents and exact exploitability")
+    p = sub.add_parser(
+        "compare", help="policy gradient vs Q-learning, DQN and deterministic policies: reward against adaptive opponents and exact exploitability"
+    )
     add_options(p, CompareSettings, override=_COMPARE_FLAGS)
     add_options(p, CompareRun)
     p.set_defaults(func=cmd_compare)

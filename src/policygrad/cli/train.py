@@ -35,7 +35,9 @@ class TrainRun:
         None, "continue the run in RUN_DIR from its checkpoint (a run stopped before its first checkpoint restarts from iteration 0; default: a new run)",
         metavar="RUN_DIR", type=path_arg,
     )  # fmt: skip
-    overwrite: bool = option(False, "start a new run in a --run-dir that is not empty: policygrad's files there are replaced, other files kept (default: refuse)")
+    overwrite: bool = option(
+        False, "start a new run in a --run-dir that is not empty: policygrad's files there are replaced, other files kept (default: refuse)"
+    )
     quiet: bool = option(False, "no progress bar")
 
 
@@ -131,12 +133,27 @@ def cmd_demo(args) -> int:
     # demo writes over a run it made (its own files only), never anything else
     made_by_demo = run_maker(run_dir) == "demo"
     if not made_by_demo and os.path.isdir(run_dir) and os.listdir(run_dir):
-        raise FileExistsError(f"{run_dir} holds files that policygrad demo did not make; demo writes only over a run it made: move them or choose another --out")
+        raise FileExistsError(
+            f"{run_dir} holds files that policygrad demo did not make; demo writes only over a run it made: move them or choose another --out"
+        )
     config = TrainConfig(opponent=o.opponent, rounds=o.rounds, seed=o.seed, iterations=o.iterations, tensorboard=False)
     console.print(Text.assemble(("1. train", "bold"), " an MLP policy by policy gradient against ", (o.opponent, "bold"), f" ({o.rounds}-round matches)"))
-    with Progress(TextColumn("train"), BarColumn(), TextColumn("it {task.completed}/{task.total}"), TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), console=console) as bar:
+    with Progress(
+        TextColumn("train"),
+        BarColumn(),
+        TextColumn("it {task.completed}/{task.total}"),
+        TextColumn("{task.fields[stats]}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
         task = bar.add_task("train", total=config.iterations, stats="")
-        result = train(config, run_dir, progress=lambda r: bar.update(task, completed=r["iteration"], stats=f"reward/round {r['reward_per_round']:+.3f}"), overwrite=made_by_demo, made_by="demo")
+        result = train(
+            config,
+            run_dir,
+            progress=lambda r: bar.update(task, completed=r["iteration"], stats=f"reward/round {r['reward_per_round']:+.3f}"),
+            overwrite=made_by_demo,
+            made_by="demo",
+        )
     if result.interrupted:
         console.print(f"interrupted: checkpoint saved after {result.iterations} iterations; run dir: {run_dir}")
         return 130

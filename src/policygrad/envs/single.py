@@ -46,11 +46,11 @@ def single_moves(action: Any, num_actions: int) -> torch.Tensor:
     return torch.tensor(arr.reshape(1))
 
 
-
 def check_render_mode(render_mode: str | None, allowed: list[str]) -> None:
     """One clear error for a render mode the env does not have."""
     if render_mode not in (None, *allowed):
         raise ValueError(f"render_mode must be None or one of {allowed}, got {render_mode!r}")
+
 
 class RockPaperScissorsEnv(gym.Env):
     """One repeated zero-sum matrix game (RPS by default) of ``rounds`` rounds against an opponent.

@@ -101,15 +101,10 @@ class RockPaperScissorsVectorEnv(VectorEnv):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         if seed is not None and not isinstance(seed, (int, np.integer)):
-            raise ValueError(
-                f"seed must be one int (one generator drives all {self.num_envs} matches) or None, got {seed!r}"
-            )
+            raise ValueError(f"seed must be one int (one generator drives all {self.num_envs} matches) or None, got {seed!r}")
         mask = (options or {}).get("reset_mask")
         if mask is not None and not np.all(mask):
-            raise ValueError(
-                f"all matches last {self.engine.rounds} rounds and reset together; "
-                f"options['reset_mask'] must be all True, got {mask!r}"
-            )
+            raise ValueError(f"all matches last {self.engine.rounds} rounds and reset together; options['reset_mask'] must be all True, got {mask!r}")
         seed = None if seed is None else int(seed)
         super().reset(seed=seed)
         return self._restart(seed)
@@ -153,6 +148,4 @@ def vector_env(
     """``num_envs`` matches as one Gymnasium vector env driven by one engine (the
     ``vector_entry_point`` of ``policygrad/RockPaperScissors-v0``). See
     :class:`RockPaperScissorsVectorEnv`."""
-    return RockPaperScissorsVectorEnv(
-        num_envs, opponent=opponent, rounds=rounds, context=context, game=game, counts=counts, autoreset_mode=autoreset_mode
-    )
+    return RockPaperScissorsVectorEnv(num_envs, opponent=opponent, rounds=rounds, context=context, game=game, counts=counts, autoreset_mode=autoreset_mode)

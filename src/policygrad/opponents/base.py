@@ -87,9 +87,7 @@ class Param:
         """The value of ``raw`` (a string from a spec, or a Python value), checked."""
 
         def bad(detail: str = ""):
-            return ValueError(
-                f"{owner}: bad value {raw!r} for parameter '{self.name}'{detail}; allowed: {self.allowed()}"
-            )
+            return ValueError(f"{owner}: bad value {raw!r} for parameter '{self.name}'{detail}; allowed: {self.allowed()}")
 
         def in_range(x: float) -> None:
             if (self.low is not None and x < self.low) or (self.high is not None and x > self.high):

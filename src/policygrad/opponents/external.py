@@ -50,7 +50,17 @@ import torch
 
 from .base import Opponent, Param
 
-__all__ = ["Roshambo", "Kaggle", "EXTERNAL_OPPONENTS", "BotError", "MissingExtraError", "install_hint", "roshambo_bot_names", "kaggle_agent_names", "with_rounds"]
+__all__ = [
+    "Roshambo",
+    "Kaggle",
+    "EXTERNAL_OPPONENTS",
+    "BotError",
+    "MissingExtraError",
+    "install_hint",
+    "roshambo_bot_names",
+    "kaggle_agent_names",
+    "with_rounds",
+]
 
 RPS_MOVES = ("rock", "paper", "scissors")
 
@@ -85,9 +95,7 @@ def _pyspiel():
     try:
         import pyspiel
     except ImportError as e:
-        raise MissingExtraError(
-            f"roshambo bots need OpenSpiel, which is not installed ({e}); install it with: {install_hint('roshambo')}"
-        ) from None
+        raise MissingExtraError(f"roshambo bots need OpenSpiel, which is not installed ({e}); install it with: {install_hint('roshambo')}") from None
     return pyspiel
 
 
@@ -102,9 +110,7 @@ def _kaggle_builtin_agents() -> dict[str, Callable]:
     spec = importlib.util.find_spec("kaggle_environments")  # finds the package without running it
     folder = os.path.join(list(spec.submodule_search_locations or [""])[0], "envs", "rps") if spec else ""
     if not os.path.isfile(os.path.join(folder, "agents.py")):
-        raise MissingExtraError(
-            f"kaggle built-in agents need kaggle-environments, which is not installed; install it with: {install_hint('kaggle')}"
-        )
+        raise MissingExtraError(f"kaggle built-in agents need kaggle-environments, which is not installed; install it with: {install_hint('kaggle')}")
     if _KAGGLE_PACKAGE not in sys.modules:  # a stand-in package, so that agents.py's "from .utils import" works
         package = types.ModuleType(_KAGGLE_PACKAGE)
         package.__path__ = [folder]
@@ -233,6 +239,7 @@ class Roshambo(_PerMatch):
             state.apply_actions([o, a])  # the bot is player 0
         self._probs = None
         super().update(own_moves, agent_moves)
+
 
 class Observation(dict):
     """A dict whose keys read as attributes too, like kaggle-environments' ``Struct``."""

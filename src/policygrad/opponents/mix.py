@@ -96,7 +96,7 @@ class Mix(Opponent):
             local[rows] = torch.arange(len(rows))
         self.member_of = self.member_of[index_M]
         self.member_rows = [torch.nonzero(self.member_of == i).squeeze(1) for i in range(len(self.members))]
-        for i, (member, rows) in enumerate(zip(self.members, self.member_rows)):
+        for member, rows in zip(self.members, self.member_rows):
             member.select(local[index_M[rows]])
         self.n = len(index_M)
         self.rows = torch.arange(self.n)

@@ -46,8 +46,19 @@ REGISTRY: dict[str, type[Opponent]] = {cls.name: cls for cls in OPPONENTS}
 EXTERNAL: dict[str, type[Opponent]] = {cls.name: cls for cls in EXTERNAL_OPPONENTS}
 
 __all__ = [
-    "Opponent", "Param", "OPPONENTS", "REGISTRY", "make_opponent", "describe_opponents", "split_specs", "adaptive_names",
-    "check_spec", "outside_code", "refuse_outside_code", "OutsideCodeError", "EXTERNAL",
+    "Opponent",
+    "Param",
+    "OPPONENTS",
+    "REGISTRY",
+    "make_opponent",
+    "describe_opponents",
+    "split_specs",
+    "adaptive_names",
+    "check_spec",
+    "outside_code",
+    "refuse_outside_code",
+    "OutsideCodeError",
+    "EXTERNAL",
 ]
 
 
@@ -111,14 +122,19 @@ def refuse_outside_code(spec: str, source: str, named: str | None = None) -> Non
         raise OutsideCodeError(
             f"{source} names the opponent {spec!r}, which would run outside code ({', '.join(code)}); a stored file may not run code: "
             f"if you trust that code, name the opponent yourself: --opponent {shlex.quote(spec.strip())}",
-            spec, code, source,
+            spec,
+            code,
+            source,
         )
 
 
 # how an outside bot is named, and the optional extra that brings it
 _OUTSIDE_USAGE = {
     "roshambo": ("roshambo:bot=NAME (NAME: one of the 43 competition bots; all of them: policygrad tournament --suite roshambo)", "roshambo"),
-    "kaggle": ("kaggle:path=FILE.py (your agent file, run as you name it; no extra needed) or kaggle:agent=NAME (a built-in agent of kaggle-environments, which the extra installs)", "kaggle"),
+    "kaggle": (
+        "kaggle:path=FILE.py (your agent file, run as you name it; no extra needed) or kaggle:agent=NAME (a built-in agent of kaggle-environments, which the extra installs)",
+        "kaggle",
+    ),
 }
 
 

@@ -166,7 +166,9 @@ class PolicyOpponent(Opponent):
 
     def _reset(self, generator) -> None:
         if self.policy is None:
-            raise ValueError(f"{self.name} reads a policy: attach it first (attach_policy(opponent, policy, context, counts, rounds); `policygrad train` does it)")
+            raise ValueError(
+                f"{self.name} reads a policy: attach it first (attach_policy(opponent, policy, context, counts, rounds); `policygrad train` does it)"
+            )
         if self.rounds is None:
             raise ValueError(f"{self.name}: the horizon T is unknown; pass rounds to attach()")
         self.ctx = encoding.empty_context(self.n, self.context)
