@@ -305,3 +305,29 @@ def test_compare_on_ray_gives_the_local_numbers(ray2):
         return report
 
     assert numbers(compare(s, backend="ray")) == numbers(compare(s))
+
+
+def test_a_local_sweep_starts_its_own_ray_even_when_a_cluster_runs_on_this_machine(tmp_path):
+    """Without --address a sweep starts (and stops) a local Ray of its own: a cluster that some
+    `ray start --head` left running on the machine is not joined (ray.init would join it by default)."""
+    pytest.importorskip("ray")
+    ray_bin = os.path.join(os.path.dirname(sys.executable), "ray")
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    head = subprocess.Popen(
+        [ray_bin, "start", "--head", "--block", "--port", "6397", "--num-cpus", "1", "--include-dashboard=false", "--disable-usage-stats"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        marker = "/tmp/ray/ray_current_cluster"
+        while time.monotonic() < deadline and not (os.path.exists(marker) and "6397" in open(marker).read()):
+            time.sleep(0.2)
+        text = "seeds = 2\n" + TINY.format(iterations=5) + "opponent = 'constant'\n"
+        path, out = write(tmp_path, text), tmp_path / "out"
+        cmd = [sys.executable, "-m", "policygrad.cli", "sweep", path, "--out", str(out), "--cpus", "1", "--quiet"]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert json.loads((out / "results.json").read_text())["counts"]["done"] == 2
+    finally:
+        os.killpg(head.pid, signal.SIGTERM)  # --block: the head stops the processes it started
+        head.wait(timeout=60)

@@ -65,7 +65,7 @@ def ray_session(address: str | None = None, cpus: int | None = None, what: str =
         if address:
             ray.init(address=address, **kwargs)
         else:
-            ray.init(num_cpus=cpus, **kwargs)
+            ray.init(address="local", num_cpus=cpus, **kwargs)  # a new local Ray, even when a cluster runs on this machine
     except ConnectionError as e:
         raise ConnectionError(f"cannot reach the Ray cluster at {address}: {e}; start one with `ray start --head` or drop --address") from None
     try:
