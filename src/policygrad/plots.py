@@ -9,7 +9,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from .config import TrainConfig, load_toml  # noqa: E402
 from .files import atomic_write  # noqa: E402
+from .stats import t975  # noqa: E402
 
 __all__ = ["save_figure", "plot_gradcheck"]
 
@@ -58,6 +60,12 @@ def read_metrics(run_dir: str) -> dict[str, list[float]]:
     return {k: [float(r[k]) if r[k] not in ("", None) else float("nan") for r in rows] for k in rows[0]}
 
 
+def _batch(run_dir: str) -> int:
+    """N, the matches of each iteration, from the run's config.toml (the default when it is absent)."""
+    path = os.path.join(run_dir, "config.toml")
+    return int(load_toml(path).get("batch", TrainConfig.batch)) if os.path.exists(path) else TrainConfig.batch
+
+
 def plot_learning_curves(run_dirs: list[str], path: str) -> str:
     """Reward per round against agent-steps with its 95% band, several runs overlaid, and the exact
     optimum as a dashed line where it is known."""
@@ -66,7 +74,8 @@ def plot_learning_curves(run_dirs: list[str], path: str) -> str:
         m = read_metrics(run)
         x, y, se = m["agent_steps"], m["reward_per_round"], m["reward_se"]
         line = ax.plot(x, y, label=os.path.basename(os.path.normpath(run)))[0]
-        ax.fill_between(x, [a - 1.96 * s for a, s in zip(y, se)], [a + 1.96 * s for a, s in zip(y, se)], color=line.get_color(), alpha=0.2)
+        t = t975(_batch(run) - 1)  # each row's standard error is over that iteration's N matches
+        ax.fill_between(x, [a - t * s for a, s in zip(y, se)], [a + t * s for a, s in zip(y, se)], color=line.get_color(), alpha=0.2)
         opt = [v for v in m.get("optimum", []) if v == v]
         if opt:
             ax.axhline(opt[-1], color=line.get_color(), ls="--", lw=1, label=f"optimum {opt[-1]:.3f}")

@@ -13,6 +13,7 @@ from ..config import TrainConfig, load_toml, read_config
 from ..evaluate import evaluate_checkpoint, play_opponents
 from ..files import check_writable_dir, run_maker
 from ..opponents import refuse_outside_code
+from ..stats import half_width
 from ..train import default_run_dir, train
 from .common import add_options, at_least, console, from_args, option, path_arg, seed_arg
 
@@ -103,7 +104,7 @@ def cmd_train(args) -> int:
     console.print(f"{status} after {result.iterations} iterations in {r['seconds']:.1f} s; run dir: {run_dir}")
     if r["reward_per_round"] is not None:
         gap = f" (optimum {r['optimum']:.4f})" if r.get("optimum") is not None else ""
-        console.print(f"last batch: reward per round {r['reward_per_round']:+.4f} ± {1.96 * r['reward_se']:.4f}{gap}")
+        console.print(f"last batch: reward per round {r['reward_per_round']:+.4f} ± {half_width(r['reward_se'], config.batch - 1):.4f}{gap}")
     return 130 if result.interrupted else 0
 
 
