@@ -1,0 +1,406 @@
+"""Train the expert-mixture policy by policy gradient across a population of opponents.
+
+Legend: N matches, T rounds, J experts, F features per expert, G global features, A actions.
+
+Each iteration plays N matches of T rounds (the seed's m trajectories) of the policy
+:class:`~policygrad.expert_policy.ExpertMixturePolicy` against a population drawn afresh from the
+library's families with random parameters (:func:`random_spec`), in the batched engine, with:
+
+* **rotations**: each match's opponent move is rotated by r in 0..A-1 (o -> beats^r(o)), so no
+  fixed bias of a family pays;
+* **switching**: a share of the matches changes opponent at a random round (a second population,
+  which watched the whole match);
+* **a mind reader**: a share of the matches is played by the white-box best reply to the agent's
+  own probabilities of the round (what :class:`~policygrad.opponents.whitebox.MindReader` does for
+  a policy of the engine's observation), which punishes any predictability at once.
+
+The outside bots (RoShamBo, Kaggle) are never in training: they are the test.
+
+**The estimator** is the score-function estimate of the seed, ``mean_i sum_t log pi(A_t | S_t) (Psi_t - b_t)``
+(:func:`policygrad.estimators.surrogate`), with the discounted reward-to-go Psi_t = G_t and the baseline
+
+    b_t = sum_a pi(a | S_t) M[a, O_t] + gamma * mean_{other matches} G_{t+1}
+
+The opponent's move O_t of round t is drawn from the history before the round, independently of the
+agent's move A_t (simultaneous moves), so b_t, a function of S_t and O_t, leaves the estimate
+unbiased: E[grad log pi(A_t | S_t) b(S_t, O_t)] = E_O[b E_A[grad log pi]] = 0. It removes the
+variance of the agent's own draw from the immediate reward; the leave-one-out mean of the
+others' G_{t+1} takes the future's level.
+
+The features of every round are kept from play, so log pi is recomputed with autograd in chunks of
+rounds (the network is feed-forward in the features: each chunk's backward is independent), and one
+Adam step is taken per iteration.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, fields
+from typing import Callable
+
+import torch
+
+from .engine import Engine
+from .estimators import discounted_returns, entropy_bonus, leave_one_out_mean, surrogate
+from .expert_policy import ExpertMixturePolicy
+from .experts import ExpertFeatures
+from .files import atomic_write, atomic_write_text
+from .games import make_game
+from .opponents import make_opponent
+from .tensors import sample
+
+__all__ = [
+    "ExpertTrainConfig",
+    "random_spec",
+    "random_population",
+    "ExpertBatch",
+    "play",
+    "ExpertTrainer",
+    "train_expert",
+    "save_expert",
+    "load_expert",
+    "EXPERT_KIND",
+]
+
+EXPERT_KIND = "expert-mixture"
+
+
+@dataclass(frozen=True)
+class ExpertTrainConfig:
+    """The recipe of an expert-mixture run (``agents/expert-meta.toml``)."""
+
+    game: str = "rps"
+    rounds: int = 200
+    """T, rounds per training match."""
+    batch: int = 64
+    """N, matches per iteration."""
+    iterations: int = 300
+    lr: float = 0.01
+    """Adam's step size."""
+    gamma: float = 0.8
+    """discount of the reward-to-go (how far a move's consequences are credited)."""
+    ent_coef: float = 0.0
+    """entropy bonus per round."""
+    hidden: int = 32
+    members: int = 24
+    """opponents in each iteration's population (drawn afresh each iteration)."""
+    mind_reader: float = 0.15
+    """share of the matches played by the mind reader."""
+    switch: float = 0.3
+    """share of the matches whose opponent switches at a random round."""
+    rotate: bool = True
+    """rotate each match's opponent moves by a random r."""
+    max_grad_norm: float = 1.0
+    chunk: int = 25
+    """rounds per backward chunk (memory)."""
+    eval_every: int = 25
+    """iterations between evaluations on the held-out population (0: never)."""
+    heldout_seed: int = 1_000_003
+    """the seed of the held-out population (never drawn in training: a different stream)."""
+    seed: int = 0
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("rounds", "batch", "iterations", "hidden", "members", "chunk"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        for name in ("mind_reader", "switch"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} must be a share in [0, 1], got {getattr(self, name)!r}")
+        if not 0 <= self.gamma <= 1:
+            raise ValueError(f"gamma must be in [0, 1], got {self.gamma!r}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr!r}")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ExpertTrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown expert training keys {unknown}; allowed: {', '.join(sorted(known))}")
+        return cls(**data)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# -- the population ---------------------------------------------------------------------------------
+
+
+def random_spec(rng: random.Random) -> str:
+    """One opponent of the library's families with random parameters (never an outside bot)."""
+    family = rng.choice(
+        ["constant", "mixed", "cycle", "mirror", "beat-last", "win-stay-lose-shift", "frequency", "markov", "pattern", "exploiter", "q-learner", "pg-learner"]
+    )
+    if family == "constant":
+        return f"constant:move={rng.randrange(3)}"
+    if family == "mixed":
+        w = [rng.expovariate(1.0) ** 2 for _ in range(3)]  # often lopsided
+        p = [round(x / sum(w), 3) for x in w[:2]]
+        p.append(round(1.0 - sum(p), 3))
+        return "mixed:probs=" + ",".join(f"{x:.3f}" for x in p)
+    if family == "cycle":
+        period = rng.randint(2, 3)
+        return f"cycle:period={period},offset={rng.randrange(period)}"
+    if family == "win-stay-lose-shift":
+        return f"win-stay-lose-shift:tie={rng.choice(['shift', 'stay'])}"
+    if family == "frequency":
+        return f"frequency:decay={rng.uniform(0.7, 1.0):.3f}"
+    if family == "markov":
+        return f"markov:order={rng.randint(1, 3)},decay={rng.uniform(0.7, 1.0):.3f}"
+    if family == "pattern":
+        return f"pattern:max-period={rng.randint(2, 10)},repeats={rng.randint(2, 3)}"
+    if family == "exploiter":
+        return f"exploiter:context={rng.randint(0, 2)}"
+    if family == "q-learner":
+        return f"q-learner:context={rng.randint(0, 2)},epsilon={rng.uniform(0.0, 0.2):.3f},alpha={rng.uniform(0.1, 0.5):.3f},gamma={rng.uniform(0.0, 0.9):.3f}"
+    if family == "pg-learner":
+        return f"pg-learner:context={rng.randint(0, 2)},lr={rng.uniform(0.1, 2.0):.3f},baseline-rate={rng.uniform(0.05, 0.3):.3f}"
+    return family  # mirror, beat-last: no parameters
+
+
+def random_population(rng: random.Random, members: int) -> str:
+    """A ``mix`` of ``members`` random opponents (:func:`random_spec`), equally weighted."""
+    return "mix:of=[" + "|".join(random_spec(rng) for _ in range(members)) + "]"
+
+
+# -- play -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExpertBatch:
+    """N matches of T rounds, with every round's features kept for the gradient.
+
+    ``moves`` [T, N, J] int8, ``feats`` [T, N, J, F], ``glob`` [T, N, G], ``actions``,
+    ``opponent_moves`` [N, T] long, ``rewards`` [N, T], ``probs`` [N, T, A] (the policy's, detached),
+    ``mind_read`` [N] bool (the matches the mind reader played).
+    """
+
+    moves: torch.Tensor
+    feats: torch.Tensor
+    glob: torch.Tensor
+    actions: torch.Tensor
+    opponent_moves: torch.Tensor
+    rewards: torch.Tensor
+    probs: torch.Tensor
+    mind_read: torch.Tensor
+
+
+@torch.no_grad()
+def play(
+    policy: ExpertMixturePolicy,
+    population: str,
+    n: int,
+    rounds: int,
+    seed: int,
+    game: str = "rps",
+    switch_to: str | None = None,
+    switch: float = 0.0,
+    mind_reader: float = 0.0,
+    rotate: bool = False,
+) -> ExpertBatch:
+    """Play N matches of ``policy`` against ``population`` (an opponent spec), with the variations of the module docstring.
+
+    Args:
+        policy: the policy.
+        population: the opponent spec (a ``mix`` draws one member per match).
+        n, rounds: N and T.
+        seed: seeds the engines, the agent's draws, the switches, rotations and the mind reader.
+        switch_to: the spec a switching match changes to (None: no switch).
+        switch: the share of matches that switch, each at a round uniform in [T/4, 3T/4).
+        mind_reader: the share of matches the mind reader plays.
+        rotate: rotate each match's opponent moves by a uniform r.
+    """
+    g = make_game(game)
+    a_num = g.num_actions
+    gen = torch.Generator().manual_seed(int(seed) * 7919 + 17)
+    engines = [Engine(make_opponent(population), n=n, rounds=rounds, context=0, game=g, seed=seed)]
+    if switch_to is not None:
+        engines.append(Engine(make_opponent(switch_to), n=n, rounds=rounds, context=0, game=g, seed=seed + 1))
+    for e in engines:
+        e.reset()
+    switch_at = torch.full((n,), rounds)
+    if switch_to is not None and switch > 0:
+        moves_at = torch.randint(rounds // 4, max(3 * rounds // 4, rounds // 4 + 1), (n,), generator=gen)
+        switch_at = torch.where(torch.rand(n, generator=gen) < switch, moves_at, switch_at)
+    mind_read = torch.rand(n, generator=gen) < mind_reader
+    rotation = torch.randint(a_num, (n,), generator=gen) if rotate else torch.zeros(n, dtype=torch.long)
+    features = ExpertFeatures(n, rounds, g)
+    moves_T, feats_T, glob_T, probs_T, actions_T, opp_T, rewards_T = [], [], [], [], [], [], []
+    for t in range(rounds):
+        moves, feats, glob = features.features()
+        probs = policy(moves, feats, glob).exp()
+        actions = sample(probs, gen)
+        drawn = [sample(e.opponent_probs.to(torch.float32), gen) for e in engines]
+        o = drawn[0] if len(drawn) == 1 else torch.where(t < switch_at, drawn[0], drawn[1])
+        o = features.orbit[o, rotation]
+        reader = sample(g.best_responses(probs), gen)  # the best reply to the agent's probabilities of this round
+        o = torch.where(mind_read, reader, o)
+        reward = None
+        for e in engines:
+            _, r, _, _ = e.step_forced(actions, o)
+            reward = r if reward is None else reward
+        features.update(actions, o)
+        moves_T.append(moves.to(torch.int8))
+        feats_T.append(feats)
+        glob_T.append(glob)
+        probs_T.append(probs)
+        actions_T.append(actions)
+        opp_T.append(o)
+        rewards_T.append(reward)
+    return ExpertBatch(
+        torch.stack(moves_T),
+        torch.stack(feats_T),
+        torch.stack(glob_T),
+        torch.stack(actions_T, 1),
+        torch.stack(opp_T, 1),
+        torch.stack(rewards_T, 1).to(torch.float32),
+        torch.stack(probs_T, 1),
+        mind_read,
+    )
+
+
+# -- learning ---------------------------------------------------------------------------------------
+
+
+def advantages(batch: ExpertBatch, payoff: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Psi_t - b_t [N, T]: the reward-to-go minus the baseline of the module docstring."""
+    rewards = batch.rewards
+    returns = discounted_returns(rewards, gamma)  # G_t
+    next_returns = torch.cat([returns[:, 1:], torch.zeros_like(returns[:, :1])], 1)  # G_{t+1}
+    expected = (batch.probs * payoff[:, batch.opponent_moves].permute(1, 2, 0)).sum(-1)  # sum_a pi(a|S_t) M[a, O_t]
+    return rewards - expected + gamma * (next_returns - leave_one_out_mean(next_returns))
+
+
+def _per_round(values_NT: torch.Tensor, mask_N: torch.Tensor) -> float:
+    return float(values_NT[mask_N].mean()) if bool(mask_N.any()) else float("nan")
+
+
+class ExpertTrainer:
+    """Holds the policy, the optimiser and the generators of one run; :meth:`step` is one iteration."""
+
+    def __init__(self, config: ExpertTrainConfig) -> None:
+        self.config = config
+        self.game = make_game(config.game)
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        torch.manual_seed(config.seed)
+        probe = ExpertFeatures(1, 1, self.game)
+        self.policy = ExpertMixturePolicy(probe.num_features, probe.num_global, self.game.num_actions, config.hidden)
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.lr)
+        self.rng = random.Random(config.seed)
+        self.iteration = 0
+        self.payoff = self.game.payoff.to(torch.float32)
+
+    def heldout(self) -> dict:
+        """Reward per round of the current policy against the held-out population (and its mind reader)."""
+        cfg = self.config
+        rng = random.Random(cfg.heldout_seed)
+        pop = random_population(rng, 2 * cfg.members)
+        batch = play(self.policy, pop, cfg.batch, cfg.rounds, cfg.heldout_seed, cfg.game, mind_reader=cfg.mind_reader, rotate=cfg.rotate)
+        per_match = batch.rewards.mean(1)
+        return {"heldout_reward": _per_round(per_match[:, None], ~batch.mind_read), "heldout_mind_reader": _per_round(per_match[:, None], batch.mind_read)}
+
+    def step(self) -> dict:
+        """Play N matches, take one gradient step; returns the iteration's metrics."""
+        cfg = self.config
+        t0 = time.perf_counter()
+        population, switch_to = random_population(self.rng, cfg.members), random_population(self.rng, cfg.members)
+        seed = cfg.seed * 1_000_000 + self.iteration
+        batch = play(self.policy, population, cfg.batch, cfg.rounds, seed, cfg.game, switch_to, cfg.switch, cfg.mind_reader, cfg.rotate)
+        t_play = time.perf_counter() - t0
+        adv = advantages(batch, self.payoff, cfg.gamma)  # [N, T]
+        self.optimizer.zero_grad()
+        ent_total, weight_u = 0.0, 0.0
+        for start in range(0, cfg.rounds, cfg.chunk):
+            stop = min(start + cfg.chunk, cfg.rounds)
+            logp_all = self.policy(batch.moves[start:stop].long(), batch.feats[start:stop], batch.glob[start:stop]).transpose(0, 1)  # [N, C, A]
+            logp = logp_all.gather(-1, batch.actions[:, start:stop, None]).squeeze(-1)
+            ent = entropy_bonus(logp_all)
+            loss = -(surrogate(logp, adv[:, start:stop]) + cfg.ent_coef * ent) / cfg.rounds
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"non-finite loss ({float(loss)}) at iteration {self.iteration + 1}")
+            loss.backward()
+            ent_total += float(ent.detach())
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm if cfg.max_grad_norm > 0 else float("inf"))
+        self.optimizer.step()
+        self.iteration += 1
+        with torch.no_grad():
+            last = min(cfg.rounds, 64)
+            weight_u = float(self.policy.weights(batch.feats[-last:], batch.glob[-last:])[..., -1].mean())
+        per_match = batch.rewards.mean(1)
+        return {
+            "iteration": self.iteration,
+            "reward": _per_round(per_match[:, None], ~batch.mind_read),
+            "mind_reader": _per_round(per_match[:, None], batch.mind_read),
+            "entropy": ent_total / cfg.rounds,
+            "uniform_weight": weight_u,
+            "grad_norm": float(grad_norm),
+            "seconds": time.perf_counter() - t0,
+            "play_seconds": t_play,
+        }
+
+
+# -- checkpoints ------------------------------------------------------------------------------------
+
+
+def save_expert(path: str, policy: ExpertMixturePolicy, config: ExpertTrainConfig, iteration: int) -> str:
+    """Write the policy's weights and recipe (atomic; loads with ``weights_only=True``)."""
+    payload = {
+        "kind": EXPERT_KIND,
+        "config": config.to_dict(),
+        "iteration": iteration,
+        "shape": {"num_features": policy.num_features, "num_global": policy.num_global, "num_actions": policy.num_actions, "hidden": policy.hidden},
+        "policy": policy.state_dict(),
+    }
+    return atomic_write(path, lambda tmp: torch.save(payload, tmp), suffix=".pt")
+
+
+def load_expert(path: str) -> tuple[ExpertMixturePolicy, ExpertTrainConfig]:
+    """The policy and recipe of a file written by :func:`save_expert`."""
+    data = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(data, dict) or data.get("kind") != EXPERT_KIND:
+        raise ValueError(
+            f"{path} is not an expert-mixture checkpoint (its kind is {data.get('kind') if isinstance(data, dict) else type(data).__name__!r}; allowed: {EXPERT_KIND!r})"
+        )
+    shape = data["shape"]
+    policy = ExpertMixturePolicy(shape["num_features"], shape["num_global"], shape["num_actions"], shape["hidden"])
+    policy.load_state_dict(data["policy"])
+    return policy.eval(), ExpertTrainConfig.from_dict(data["config"])
+
+
+METRICS = ["iteration", "reward", "mind_reader", "entropy", "uniform_weight", "grad_norm", "seconds", "play_seconds", "heldout_reward", "heldout_mind_reader"]
+
+
+def train_expert(config: ExpertTrainConfig, run_dir: str | None = None, progress: Callable[[dict], None] | None = None) -> ExpertTrainer:
+    """Train for ``config.iterations`` iterations; write ``metrics.csv`` and ``expert.pt`` to ``run_dir`` (atomic, at each evaluation and at the end)."""
+    trainer = ExpertTrainer(config)
+    rows: list[dict] = []
+
+    def save() -> None:
+        if run_dir is None:
+            return
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=METRICS, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write_text(os.path.join(run_dir, "metrics.csv"), text.getvalue())
+        save_expert(os.path.join(run_dir, "expert.pt"), trainer.policy, config, trainer.iteration)
+
+    while trainer.iteration < config.iterations:
+        row = trainer.step()
+        evaluate = config.eval_every and (trainer.iteration % config.eval_every == 0 or trainer.iteration == config.iterations)
+        if evaluate:
+            row.update(trainer.heldout())
+        rows.append(row)
+        if evaluate:
+            save()
+        if progress:
+            progress(row)
+    save()
+    return trainer
