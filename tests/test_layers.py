@@ -23,6 +23,7 @@ FLOORS = {
     # 1 ground
     "policygrad.games": 1, "policygrad.encoding": 1, "policygrad.files": 1, "policygrad.errors": 1,
     "policygrad.limits": 1, "policygrad.tensors": 1, "policygrad.stats": 1, "policygrad.opponents.spec": 1,
+    "policygrad.deprecated": 1,
     # 2 models
     "policygrad.policies": 2, "policygrad.opponents.base": 2, "policygrad.equilibrium": 2, "policygrad.best_response": 2,
     # 3 families
@@ -30,32 +31,25 @@ FLOORS = {
     "policygrad.opponents.learning": 3, "policygrad.opponents.mix": 3, "policygrad.opponents.external": 3,
     "policygrad.opponents.whitebox": 3, "policygrad.opponents.best_response": 3,  # a deprecated shim over whitebox
     "policygrad.estimators": 3, "policygrad.safety": 3,
+    "policygrad.expert_policy": 2, "policygrad.experts": 3,  # the expert-mixture agent (issue 20)
     # 4 assembly
     "policygrad.opponents.registry": 4, "policygrad.opponents": 4, "policygrad.engine": 4, "policygrad.config": 4,
     "policygrad.optimum": 4,
     # 5 play
     "policygrad.rollout": 5, "policygrad.exact": 5, "policygrad.envs": 5, "policygrad.envs.single": 5,
-    "policygrad.envs.vector": 5, "policygrad.envs.parallel": 5, "policygrad.checkpoint": 5,
-    # 6 learners (and the Ray backend that the measures and experiments hand their tasks to)
+    "policygrad.envs.vector": 5, "policygrad.envs.parallel": 5, "policygrad.checkpoint": 5, "policygrad.qlearning": 5,
+    # 6 learners and players (and the Ray backend that the measures and experiments hand their tasks to)
     "policygrad.train": 6, "policygrad.gradcheck": 6, "policygrad.online": 6, "policygrad.distributed": 6,
+    "policygrad.agent": 6, "policygrad.selfplay": 6, "policygrad.export": 6,
+    "policygrad.expert_train": 6, "policygrad.expert_agent": 6,
     # 7 measures
-    "policygrad.evaluate": 7, "policygrad.exploitability": 7,
-    # 8 experiments and figures
+    "policygrad.evaluate": 7, "policygrad.exploitability": 7, "policygrad.tournament": 7,
+    # 8 experiments and figures (and the deprecated baselines module, a shim over the floors below)
     "policygrad.plots": 8, "policygrad.sweep_results": 8, "policygrad.sweep": 8, "policygrad.sweep_tune": 8,
+    "policygrad.compare": 8, "policygrad.baselines": 8,
     # 9 the face
     "policygrad": 9,
 }  # fmt: skip
-
-# Modules still being moved onto their floors (issue 18, upper floors): they are not checked yet, and
-# imports of them are not checked against the floors. Each entry leaves this list when its module
-# passes (test_pending_modules_still_break_a_rule says when).
-PENDING = {
-    "policygrad.agent": "loads checkpoints through train, baselines and safety inside Agent.load (checkpoint: one loader)",
-    "policygrad.baselines": "Q-learning/DQN, the comparison, checkpoint I/O and a figure in one module (qlearning, compare)",
-    "policygrad.export": "imports train inside a function (checkpoint: one loader)",
-    "policygrad.selfplay": "imports plots inside plot_selfplay (plots: every figure)",
-    "policygrad.tournament": "imports agent, the opponents and plots inside functions (agent: the Player protocol)",
-}
 
 
 def floor_of(module: str) -> int | None:
@@ -138,13 +132,8 @@ def test_the_cycle_finder_finds_a_cycle():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
 
 
-def checked_graph() -> dict[str, set[str]]:
-    """The import graph without the modules still pending (and the imports of them)."""
-    return {m: {n for n in targets if n not in PENDING} for m, targets in policygrad_graph().items() if m not in PENDING}
-
-
 def test_no_import_cycle_among_policygrad_modules():
-    cycle = find_cycle(checked_graph())
+    cycle = find_cycle(policygrad_graph())
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
 
 
@@ -168,29 +157,8 @@ def test_every_import_goes_down_a_floor_or_stays_on_its_floor():
 
 def test_the_floor_table_names_real_modules_and_none_twice():
     assert set(FLOORS) <= set(MODULES), sorted(set(FLOORS) - set(MODULES))
-    assert set(PENDING) <= set(MODULES), sorted(set(PENDING) - set(MODULES))
-    assert not set(FLOORS) & set(PENDING), sorted(set(FLOORS) & set(PENDING))
+    assert {m for m in MODULES if floor_of(m) is None} == set(), "modules without a floor"
     assert all(1 <= f <= 9 for f in FLOORS.values())
-
-
-def test_pending_modules_still_break_a_rule():
-    # a module that now imports nothing inside a function and sits on no cycle gets its floor
-    graph = policygrad_graph()
-    for m in PENDING:
-        nested = [n for n, _, inside in imports_of(m) if inside and n.startswith("policygrad")]
-        assert nested or _reaches(graph, m, m), f"{m} breaks no rule any more: give it its floor in FLOORS and drop it from PENDING"
-
-
-def _reaches(graph: dict[str, set[str]], start: str, goal: str) -> bool:
-    seen, todo = set(), list(graph[start])
-    while todo:
-        n = todo.pop()
-        if n == goal:
-            return True
-        if n not in seen:
-            seen.add(n)
-            todo.extend(graph.get(n, ()))
-    return False
 
 
 def test_the_floor_checks_catch_a_climb_and_a_same_floor_cycle():
@@ -211,7 +179,7 @@ def test_the_floor_checks_catch_a_climb_and_a_same_floor_cycle():
 def test_no_function_level_import_of_policygrad_outside_the_cli():
     bad = []
     for m in MODULES:
-        if m == "policygrad.cli" or m.startswith("policygrad.cli.") or m in PENDING:
+        if m == "policygrad.cli" or m.startswith("policygrad.cli."):
             continue
         for name, line, nested in imports_of(m):
             if nested and name.startswith("policygrad"):
@@ -224,7 +192,7 @@ def test_function_level_imports_are_only_optional_extras_or_the_standard_library
 
     bad = []
     for m in MODULES:
-        if m == "policygrad.cli" or m.startswith("policygrad.cli.") or m in PENDING:
+        if m == "policygrad.cli" or m.startswith("policygrad.cli."):
             continue
         for name, line, nested in imports_of(m):
             root = name.split(".")[0]
@@ -246,3 +214,50 @@ def test_contracts_are_read_not_guessed():
                 if isinstance(attr, ast.Constant) and (node.func.id, attr.value) in guesses:
                     bad.append(f"{path.relative_to(SRC)}:{node.lineno} {node.func.id}(..., {attr.value!r})")
     assert not bad, "\n".join(bad)
+
+
+def test_agent_load_of_every_checkpoint_kind_goes_down_the_floors_only(tmp_path):
+    # a fresh interpreter imports policygrad.agent (floor 6) and finds nothing above floor 6 loaded;
+    # then Agent.load reads a checkpoint of each kind and imports no module at all while doing so
+    import subprocess
+    import sys
+
+    from policygrad import encoding
+    from policygrad.checkpoint import save_baseline
+    from policygrad.config import TrainConfig
+    from policygrad.policies import ConstantPolicy, MLPPolicy, QNetPolicy, QTablePolicy, argmax_policy
+    from policygrad.train import train
+
+    base = {"game": "rps", "rounds": 5, "context": 1, "counts": False}
+    pg_cfg = TrainConfig(opponent="frequency", rounds=5, context=1, counts=False, hidden=(8,), batch=4, iterations=1, tensorboard=False)
+    train(pg_cfg, run_dir=str(tmp_path / "run"))
+    paths = [
+        str(tmp_path / "run"),
+        save_baseline(str(tmp_path / "q.pt"), "q-learning", QTablePolicy(3, 1, 0.2), base),
+        save_baseline(str(tmp_path / "dqn.pt"), "dqn", QNetPolicy(encoding.feature_size(3, 1), 3, (8,), 0.1), {**base, "hidden": [8]}),
+        save_baseline(
+            str(tmp_path / "argmax.pt"),
+            "deterministic",
+            argmax_policy(MLPPolicy(encoding.feature_size(3, 1), 3, (8,))),
+            {**base, "pg_config": pg_cfg.to_dict()},
+        ),
+        save_baseline(str(tmp_path / "const.pt"), "deterministic", ConstantPolicy(3, 2), base),
+    ]
+    code = (
+        "import sys\n"
+        "import policygrad.agent as agent\n"
+        "before = {m for m in sys.modules if m.startswith('policygrad')}\n"
+        f"names = [agent.Agent.load(p).name for p in {paths!r}]\n"
+        "after = {m for m in sys.modules if m.startswith('policygrad')}\n"
+        "print(sorted(before)); print(sorted(after - before)); print(names)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env={**__import__("os").environ, "PYTHONWARNINGS": "ignore"}
+    )
+    assert out.returncode == 0, out.stderr
+    before, new, names = (eval(line) for line in out.stdout.strip().splitlines())  # noqa: S307 - our own printout
+    assert names == ["pg:mlp", "q-learning", "dqn", "deterministic", "deterministic"]
+    assert new == [], f"Agent.load imported {new}"
+    above = [m for m in before if m != "policygrad" and (floor_of(m) or 99) > 6]
+    assert not above, f"importing policygrad.agent loads modules above floor 6: {above}"
+    assert "policygrad.train" not in before and "policygrad.checkpoint" in before

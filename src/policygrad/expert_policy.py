@@ -6,17 +6,21 @@ G global features, A actions, H hidden units.
 The observation s of a round is, for each expert j, its proposed move m_j and its features f_j
 (its decayed recent rewards, :mod:`policygrad.experts`), and the global features g (the agent's own
 recent rewards, the best expert's, the evidence). One network, shared by every expert, scores
-each expert from (f_j, g); a second scores the *uniform* option from g; a softmax over the J + 1
-scores gives the weights, and the policy is the mixture of the experts' moves and uniform play:
+each expert from (f_j, g), and a softmax over the J scores weighs the experts; a second network
+sets, from g, the share lambda of *uniform* play (online's third layer, learned):
 
-    w = softmax(score_theta(f_1, g), ..., score_theta(f_J, g), u_theta(g))
-    pi(a | s; theta) = sum_j w_j 1[m_j = a] + w_u / A          (an expert with no move plays uniformly)
+    w = softmax(score_theta(f_1, g), ..., score_theta(f_J, g)),   lambda = sigmoid(u_theta(g))
+    pi(a | s; theta) = (1 - lambda) sum_j w_j 1[m_j = a] + lambda / A    (an expert with no move plays uniformly)
+
+The uniform share sits outside the experts' softmax so that its gradient does not vanish with the
+number of experts: given the opponent's move o, d pi . M[:, o] / d lambda = -(sum_j w_j M[m_j, o]),
+so whenever the experts' play loses (an opponent that reads the agent), the gradient raises lambda.
 
 The scorer is permutation-equivariant over the experts (the same weights for each), so it has few
 parameters, works for any number of experts, and learns *how to weigh a predictor from its record*,
 not which predictor to trust: across a population of opponents, by policy gradient
 (:mod:`policygrad.expert_train`). With the output layers at zero it starts as the uniform mixture of
-the experts.
+the experts, half of it uniform play.
 """
 
 from __future__ import annotations
@@ -60,10 +64,11 @@ class ExpertMixturePolicy(nn.Module):
             nn.init.zeros_(layer.bias)
 
     def weights(self, feats_NJF: torch.Tensor, glob_NG: torch.Tensor) -> torch.Tensor:
-        """[..., J + 1]: the softmax weights of the experts, then of the uniform option."""
+        """[..., J + 1]: the weights of the experts, (1 - lambda) w_j, then lambda, the share of uniform play."""
         h = torch.tanh(self.expert_in(feats_NJF) + self.global_in(glob_NG).unsqueeze(-2))  # [..., J, H]
-        scores = self.expert_out(h).squeeze(-1)  # [..., J]
-        return torch.softmax(torch.cat([scores, self.uniform(glob_NG)], -1), -1)
+        w = torch.softmax(self.expert_out(h).squeeze(-1), -1)  # [..., J]
+        lam = torch.sigmoid(self.uniform(glob_NG))  # [..., 1]
+        return torch.cat([(1 - lam) * w, lam], -1)
 
     def forward(self, moves_NJ: torch.Tensor, feats_NJF: torch.Tensor, glob_NG: torch.Tensor) -> torch.Tensor:
         """log pi(. | s), [..., A]: from the expert moves [..., J] (long, -1: none), features [..., J, F], global [..., G]."""

@@ -88,6 +88,8 @@ class ExpertTrainConfig:
     hidden: int = 32
     members: int = 24
     """opponents in each iteration's population (drawn afresh each iteration)."""
+    population: str = ""
+    """a fixed opponent spec to train against instead of the random populations ("": random)."""
     mind_reader: float = 0.15
     """share of the matches played by the mind reader."""
     switch: float = 0.3
@@ -310,7 +312,10 @@ class ExpertTrainer:
         """Play N matches, take one gradient step; returns the iteration's metrics."""
         cfg = self.config
         t0 = time.perf_counter()
-        population, switch_to = random_population(self.rng, cfg.members), random_population(self.rng, cfg.members)
+        if cfg.population:
+            population = switch_to = cfg.population
+        else:
+            population, switch_to = random_population(self.rng, cfg.members), random_population(self.rng, cfg.members)
         seed = cfg.seed * 1_000_000 + self.iteration
         batch = play(self.policy, population, cfg.batch, cfg.rounds, seed, cfg.game, switch_to, cfg.switch, cfg.mind_reader, cfg.rotate)
         t_play = time.perf_counter() - t0

@@ -137,7 +137,7 @@ class ExpertFeatures:
 
     def reset(self) -> None:
         """Start N fresh matches."""
-        n, t_max, a = self.n, self.rounds, self.game.num_actions
+        n, t_max = self.n, self.rounds
         self.t = 0
         self.seqs_3NT = torch.zeros(3, n, t_max, dtype=torch.long)  # the opponent's, the agent's, the pair (mine * A + theirs) moves
         self.codes_NKT = torch.full((n, len(self.tables), t_max), -1, dtype=torch.long)  # each table's context before round s (-1: none)

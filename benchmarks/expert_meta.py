@@ -1,0 +1,117 @@
+"""The expert-mixture agent (issue 20): train it, play it in the RoShamBo / Kaggle tournaments, measure what a mind reader takes.
+
+The agent is :class:`policygrad.expert_agent.ExpertAgent`: a small network trained by policy
+gradient (:mod:`policygrad.expert_train`) that weighs the in-match experts of ``online``
+(:mod:`policygrad.experts`) by their recent scores. It is registered at run time as the player
+``expert-meta`` (the library's player registry is left as it is).
+
+Usage::
+
+    .venv/bin/python benchmarks/expert_meta.py train --config agents/expert-meta.toml --run-dir runs/expert-meta
+    .venv/bin/python benchmarks/expert_meta.py tournament --weights runs/expert-meta/expert.pt --suite roshambo --seeds 5 --agents expert-meta,online
+    .venv/bin/python benchmarks/expert_meta.py exploit --weights runs/expert-meta/expert.pt --rounds 1000 --matches 32
+
+``tournament`` prints the leaderboard (mean reward per round over the field, 95% interval, the worst
+opponent, the bots significantly ahead) and writes the whole result as JSON with ``--json FILE``.
+``exploit`` plays the agent against the mind reader (the best reply to its own probabilities, each
+round) and prints the mean reward per round the reader takes, with its standard error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import torch
+
+from policygrad import tournament
+from policygrad.config import load_toml
+from policygrad.expert_agent import ExpertAgent
+from policygrad.expert_train import ExpertTrainConfig, load_expert, play, train_expert
+from policygrad.files import atomic_write_text
+from policygrad.stats import mean_se
+
+
+def register(weights: str, name: str = "expert-meta") -> None:
+    """Add the agent of ``weights`` to the player registry of this process (and of the pool's forked workers)."""
+    tournament.PLAYERS[name] = lambda game="rps": ExpertAgent.load(weights, game)
+
+
+def cmd_train(args) -> int:
+    config = ExpertTrainConfig.from_dict(load_toml(args.config))
+    if args.iterations:
+        config = ExpertTrainConfig.from_dict({**config.to_dict(), "iterations": args.iterations})
+    os.makedirs(args.run_dir, exist_ok=True)
+    start = time.perf_counter()
+
+    def progress(row: dict) -> None:
+        print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
+
+    train_expert(config, args.run_dir, progress)
+    print(f"trained {config.iterations} iterations in {time.perf_counter() - start:.0f} s; weights: {os.path.join(args.run_dir, 'expert.pt')}")
+    return 0
+
+
+def cmd_tournament(args) -> int:
+    torch.set_num_threads(1)
+    register(args.weights)
+    agents = [a.strip() for a in args.agents.split(",") if a.strip()]
+    opponents = tournament.suite(args.suite)
+    t0 = time.perf_counter()
+    result = tournament.run_tournament(agents, opponents, rounds=args.rounds, seeds=args.seeds, jobs=args.jobs)
+    print(f"{len(result.matches)} matches, {args.rounds} rounds x {args.seeds} seeds, in {time.perf_counter() - t0:.0f} s")
+    for entry in result.leaderboard:
+        ahead = [p for p in result.pairs if p["agent"] == entry["agent"] and p["mean"] is not None and p["ci95"] is not None and p["mean"] + p["ci95"] < 0]
+        print(
+            f"{entry['rank']}. {entry['agent']}: {entry['mean']:+.4f} +- {entry['ci95']:.4f} over {entry['scored']} bots, "
+            f"W/D/L {entry['wins']}/{entry['draws']}/{entry['losses']}, worst {entry['worst_opponent']} ({entry['worst_mean']:+.3f}), "
+            f"significantly ahead: {len(ahead)} " + ", ".join(f"{p['opponent'].split('=')[-1]} {p['mean']:+.3f}" for p in ahead)
+        )
+    if args.json:
+        atomic_write_text(args.json, json.dumps(result.to_dict(), indent=1) + "\n")
+    return 0
+
+
+def cmd_exploit(args) -> int:
+    torch.set_num_threads(1)
+    policy, config = load_expert(args.weights)
+    batch = play(policy, "mixed", args.matches, args.rounds, args.seed, config.game, mind_reader=1.0)
+    mean, se = mean_se(batch.rewards.double().mean(1))
+    print(
+        f"mind reader vs the agent, {args.matches} matches x {args.rounds} rounds: the agent scores {mean:+.4f} +- {se:.4f} (se) per round; the reader takes {-mean:.4f}"
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train the agent from a recipe")
+    t.add_argument("--config", required=True)
+    t.add_argument("--run-dir", required=True)
+    t.add_argument("--iterations", type=int, default=0, help="override the recipe's iterations (0: keep)")
+    t.set_defaults(run=cmd_train)
+    r = sub.add_parser("tournament", help="play the agent (and others) against a suite")
+    r.add_argument("--weights", required=True)
+    r.add_argument("--suite", default="roshambo", choices=sorted(tournament.SUITES))
+    r.add_argument("--agents", default="expert-meta")
+    r.add_argument("--rounds", type=int, default=1000)
+    r.add_argument("--seeds", type=int, default=5)
+    r.add_argument("--jobs", type=int, default=1)
+    r.add_argument("--json", default="")
+    r.set_defaults(run=cmd_tournament)
+    e = sub.add_parser("exploit", help="what the mind reader takes from the agent")
+    e.add_argument("--weights", required=True)
+    e.add_argument("--rounds", type=int, default=1000)
+    e.add_argument("--matches", type=int, default=32)
+    e.add_argument("--seed", type=int, default=0)
+    e.set_defaults(run=cmd_exploit)
+    args = p.parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

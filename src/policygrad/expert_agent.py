@@ -1,0 +1,70 @@
+"""The expert-mixture policy as a player of one match, move by move (the :class:`policygrad.agent.Player` protocol).
+
+:class:`ExpertAgent` keeps the match's history in an :class:`~policygrad.experts.ExpertFeatures`
+of one match and plays pi(a | s; theta) of a trained :class:`~policygrad.expert_policy.ExpertMixturePolicy`
+(:mod:`policygrad.expert_train`). Register it for a tournament at run time:
+``PLAYERS["expert-meta"] = lambda game="rps": ExpertAgent.load(path, game)``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .expert_policy import ExpertMixturePolicy
+from .expert_train import load_expert
+from .experts import ExpertFeatures
+from .games import Game, make_game
+from .tensors import sample
+
+__all__ = ["ExpertAgent", "MAX_MATCH_ROUNDS"]
+
+MAX_MATCH_ROUNDS = 100_000  # the longest match the agent's history is allocated for (a RoShamBo bot's longest)
+
+
+class ExpertAgent:
+    """Plays one match at a time: ``reset(seed)``, then ``act(last_opponent_move) -> move`` each round.
+
+    Args:
+        policy: the trained policy.
+        game: the game it plays.
+        max_rounds: the longest match it can play (its history is allocated for it).
+        name: the player's name.
+    """
+
+    def __init__(self, policy: ExpertMixturePolicy, game: str | Game = "rps", max_rounds: int = 10_000, name: str = "expert-meta") -> None:
+        if not isinstance(max_rounds, int) or isinstance(max_rounds, bool) or not 1 <= max_rounds <= MAX_MATCH_ROUNDS:
+            raise ValueError(f"max_rounds must be an integer in 1..{MAX_MATCH_ROUNDS}, got {max_rounds!r}")
+        self.policy = policy.eval()
+        self.game = make_game(game)
+        self.max_rounds, self.name = max_rounds, name
+        self.last_probs: list[float] | None = None
+        self.reset()
+
+    @classmethod
+    def load(cls, path: str, game: str | Game = "rps", max_rounds: int = 10_000) -> "ExpertAgent":
+        """The agent of a file written by :func:`policygrad.expert_train.save_expert`."""
+        policy, config = load_expert(path)
+        g = make_game(game)
+        if g.name != make_game(config.game).name:
+            raise ValueError(f"{path} was trained on {config.game}, not {g.name}")
+        return cls(policy, g, max_rounds)
+
+    def reset(self, seed: int | None = None) -> None:
+        """Start a new match (``seed`` seeds the agent's own draws)."""
+        self.generator = torch.Generator().manual_seed(0 if seed is None else int(seed))
+        self.features = ExpertFeatures(1, self.max_rounds, self.game)
+        self.my_last: int | None = None
+        self.last_probs = None
+
+    @torch.no_grad()
+    def act(self, last_opponent_move: int | None = None) -> int:
+        """This round's move, given the opponent's move of the previous round (None in round 1)."""
+        a_num = self.game.num_actions
+        if self.my_last is not None:
+            if last_opponent_move is None or isinstance(last_opponent_move, bool) or not 0 <= int(last_opponent_move) < a_num:
+                raise ValueError(f"last_opponent_move must be a move in 0..{a_num - 1} after round 1, got {last_opponent_move!r}")
+            self.features.update(torch.tensor([self.my_last]), torch.tensor([int(last_opponent_move)]))
+        probs = self.policy(*self.features.features()).exp()
+        self.last_probs = probs[0].tolist()
+        self.my_last = int(sample(probs, self.generator)[0])
+        return self.my_last
