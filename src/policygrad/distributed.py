@@ -6,6 +6,12 @@ elsewhere) and leaves it running; without one it starts a local Ray with ``cpus`
 and shuts it down at the end. Ray's dashboard is off and its usage statistics are off unless the
 environment turns them on (``RAY_USAGE_STATS_ENABLED=1``); nothing is downloaded.
 
+Joining a cluster fails fast, in one line, where ``ray.init`` would retry for 20 s or more: a
+:class:`ConnectionError` when nothing answers at the address, a :class:`PermissionError` when the
+cluster refuses this machine's authentication token. Ray 2.60 never sends a token to an address
+named explicitly unless ``RAY_AUTH_MODE=token`` is set here (the token itself from
+``RAY_AUTH_TOKEN``, ``RAY_AUTH_TOKEN_PATH`` or ``~/.ray/auth_token``); docs/sweeps.md gives the recipe.
+
 :func:`run_tasks` runs one Ray task per item (a match of a tournament, a training run of
 ``compare``) and hands the results back in the items' order, so that a seed gives the same numbers
 on either backend. A task whose worker process dies is run once more (Ray's ``max_retries``); if it
@@ -20,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 from typing import Any, Callable, Iterator
 
 import torch
@@ -61,6 +68,8 @@ def ray_session(address: str | None = None, cpus: int | None = None, what: str =
         return
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage report leaves this machine unless asked for
     kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING, "log_to_driver": False, "configure_logging": True}
+    if address:
+        _check_cluster(ray, address)
     try:
         if address:
             ray.init(address=address, **kwargs)
@@ -72,6 +81,33 @@ def ray_session(address: str | None = None, cpus: int | None = None, what: str =
         yield ray
     finally:
         ray.shutdown()
+
+
+def _check_cluster(ray: Any, address: str) -> None:
+    """Refuse, in one line and within seconds, an ``address`` (``HOST:PORT``) where nothing listens
+    (:class:`ConnectionError`) or whose cluster refuses this machine's token (:class:`PermissionError`).
+    Ray's own forms (``auto``, ``ray://...``) are left to ``ray.init``."""
+    host, sep, port = address.rpartition(":")
+    if not sep or "://" in address or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except OSError as e:
+        raise ConnectionError(
+            f"cannot reach the Ray cluster at {address} ({e.strerror or e}); start one there with `ray start --head --port={port}`, or drop --address"
+        ) from None
+    try:
+        ray._raylet.GcsClient(address=address)  # one call to the head's control store (GCS), which checks the token; the extra pins Ray 2.60.0
+    except ray.exceptions.AuthenticationError:
+        mode = os.environ.get("RAY_AUTH_MODE", "unset")
+        raise PermissionError(
+            f"the Ray cluster at {address} refused this machine's authentication token (RAY_AUTH_MODE is {mode} here); "
+            "set RAY_AUTH_MODE=token and the cluster's token (`ray get-auth-token` on the head) in RAY_AUTH_TOKEN or ~/.ray/auth_token"
+        ) from None
+    except ray.exceptions.RpcError as e:
+        raise ConnectionError(
+            f"{address} answers but no Ray cluster does ({e}); give the head's address and port (6379 unless `ray start --port` said otherwise)"
+        ) from None
 
 
 def _call(fn: Callable[..., Any], item: tuple) -> Any:

@@ -392,12 +392,12 @@ def run_sweep(spec: SweepSpec, out: str, address: str | None = None, cpus: int |
         raise FileExistsError(f"{out} {what}, or choose another --out")
     with RunLock(out) as lock:  # one sweep writes a folder at a time
         lock.mark("sweep")
-        if not resume:
-            atomic_write_text(stored, json.dumps(plan, indent=2) + "\n")
-            if os.path.exists(spec.source):  # the file as written, beside the checked plan
-                with open(spec.source) as fh:
-                    atomic_write_text(os.path.join(out, "sweep.toml"), fh.read())
-        with ray_session(address, cpus, "policygrad sweep"):
+        with ray_session(address, cpus, "policygrad sweep"):  # first: a cluster that cannot be joined leaves no half-made sweep
+            if not resume:
+                atomic_write_text(stored, json.dumps(plan, indent=2) + "\n")
+                if os.path.exists(spec.source):  # the file as written, beside the checked plan
+                    with open(spec.source) as fh:
+                        atomic_write_text(os.path.join(out, "sweep.toml"), fh.read())
             states = run_tune(spec, os.path.abspath(out), resume, progress)
         results = collect(spec, out, states)
         paths = write_results(results, out) + plot_sweep(spec, results, out)
