@@ -29,7 +29,7 @@ import torch
 
 from policygrad import tournament
 from policygrad.config import load_toml
-from policygrad.expert_agent import ExpertAgent
+from policygrad.expert_agent import EXPERT_META_CHECKPOINT, ExpertAgent
 from policygrad.expert_train import ExpertTrainConfig, load_expert, play, train_expert
 from policygrad.files import atomic_write_text
 from policygrad.stats import mean_se
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--iterations", type=int, default=0, help="override the recipe's iterations (0: keep)")
     t.set_defaults(run=cmd_train)
     r = sub.add_parser("tournament", help="play the agent (and others) against a suite")
-    r.add_argument("--weights", required=True)
+    r.add_argument("--weights", default=EXPERT_META_CHECKPOINT, help="the agent's file (default: the shipped one)")
     r.add_argument("--suite", default="roshambo", choices=sorted(tournament.SUITES))
     r.add_argument("--agents", default="expert-meta")
     r.add_argument("--rounds", type=int, default=1000)
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--json", default="")
     r.set_defaults(run=cmd_tournament)
     e = sub.add_parser("exploit", help="what the mind reader takes from the agent")
-    e.add_argument("--weights", required=True)
+    e.add_argument("--weights", default=EXPERT_META_CHECKPOINT, help="the agent's file (default: the shipped one)")
     e.add_argument("--rounds", type=int, default=1000)
     e.add_argument("--matches", type=int, default=32)
     e.add_argument("--seed", type=int, default=0)

@@ -2,11 +2,14 @@
 
 :class:`ExpertAgent` keeps the match's history in an :class:`~policygrad.experts.ExpertFeatures`
 of one match and plays pi(a | s; theta) of a trained :class:`~policygrad.expert_policy.ExpertMixturePolicy`
-(:mod:`policygrad.expert_train`). Register it for a tournament at run time:
-``PLAYERS["expert-meta"] = lambda game="rps": ExpertAgent.load(path, game)``.
+(:mod:`policygrad.expert_train`). The shipped one is :func:`expert_meta_player`; register it (or another file's) for a tournament
+at run time: ``PLAYERS["expert-meta"] = "policygrad.expert_agent:expert_meta_player"``, or
+``PLAYERS["mine"] = lambda game="rps": ExpertAgent.load(path, game)``.
 """
 
 from __future__ import annotations
+
+import os
 
 import torch
 
@@ -16,9 +19,10 @@ from .experts import ExpertFeatures
 from .games import Game, make_game
 from .tensors import sample
 
-__all__ = ["ExpertAgent", "MAX_MATCH_ROUNDS"]
+__all__ = ["ExpertAgent", "MAX_MATCH_ROUNDS", "EXPERT_META_CHECKPOINT", "expert_meta_player"]
 
 MAX_MATCH_ROUNDS = 100_000  # the longest match the agent's history is allocated for (a RoShamBo bot's longest)
+EXPERT_META_CHECKPOINT = os.path.join(os.path.dirname(__file__), "data", "expert-meta.pt")  # agents/expert-meta.toml, 200 iterations
 
 
 class ExpertAgent:
@@ -68,3 +72,8 @@ class ExpertAgent:
         self.last_probs = probs[0].tolist()
         self.my_last = int(sample(probs, self.generator)[0])
         return self.my_last
+
+
+def expert_meta_player(game: str | Game = "rps") -> ExpertAgent:
+    """The shipped expert-mixture agent (``agents/expert-meta.toml``), unguarded: a factory for the player registry."""
+    return ExpertAgent.load(EXPERT_META_CHECKPOINT, game)
