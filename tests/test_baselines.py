@@ -8,16 +8,9 @@ import torch
 
 from policygrad import encoding
 from policygrad.agent import Agent
-from policygrad.baselines import (
-    BaselineConfig,
-    ConstantPolicy,
-    QNetPolicy,
-    QTablePolicy,
-    argmax_policy,
-    save_baseline,
-    train_dqn,
-    train_q_learning,
-)
+from policygrad.checkpoint import save_baseline
+from policygrad.policies import ConstantPolicy, QNetPolicy, QTablePolicy, argmax_policy
+from policygrad.qlearning import BaselineConfig, train_dqn, train_q_learning
 from policygrad.config import TrainConfig
 from policygrad.evaluate import evaluate_policy
 from policygrad.exploitability import checkpoint_exploitability, exploitability

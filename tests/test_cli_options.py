@@ -9,7 +9,7 @@ from dataclasses import dataclass, fields
 
 import pytest
 
-from policygrad.baselines import CompareSettings
+from policygrad.compare import CompareSettings
 from policygrad.cli import build_parser, main, measure, opponents, theory, train
 from policygrad.cli import export as export_cli
 from policygrad.cli.common import HelpFormatter, add_options, at_least, field_helps, from_args, option, path_arg

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from policygrad.agent import Agent
-from policygrad.baselines import CompareSettings, compare
+from policygrad.compare import CompareSettings, compare
 from policygrad.cli import main
 
 torch.set_num_threads(1)

@@ -23,13 +23,13 @@ import pytest
 import torch
 
 from policygrad import Agent
-from policygrad.baselines import argmax_policy, save_baseline
-from policygrad.checkpoint import load_checkpoint, save_checkpoint
+from policygrad.checkpoint import load_checkpoint, load_policy, save_baseline, save_checkpoint
 from policygrad.cli import main
 from policygrad.config import TrainConfig, dump_toml, load_toml, read_config
 from policygrad.engine import Engine
+from policygrad.policies import argmax_policy
 from policygrad.opponents import OutsideCodeError, check_spec, make_opponent, outside_code
-from policygrad.train import load_policy, train
+from policygrad.train import train
 
 TINY = dict(opponent="frequency", rounds=5, context=1, hidden=(8,), batch=8, iterations=2, tensorboard=False)
 

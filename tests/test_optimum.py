@@ -207,7 +207,7 @@ def test_open_loop_is_a_lower_bound(spec):
 
 
 def test_white_box_opponent():
-    from policygrad.baselines import ConstantPolicy
+    from policygrad.policies import ConstantPolicy
 
     # the best response to "always rock" plays paper in every context: the agent wins every round
     opp = make_opponent("best-response").attach(ConstantPolicy(3, 0), 1, False, 4)

@@ -84,7 +84,7 @@ def test_gaps_need_counts_to_apply():
 
 
 def test_checkpoint_of_a_gaps_policy_loads(tmp_path):
-    from policygrad.train import load_policy
+    from policygrad.checkpoint import load_policy
 
     cfg = TrainConfig(opponent="frequency", rounds=5, iterations=2, batch=8, tensorboard=False)
     train(cfg, run_dir=str(tmp_path / "run"), with_optimum=False)

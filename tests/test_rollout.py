@@ -84,7 +84,7 @@ def test_fast_path_steps_aside():
 
 def every_policy_class():
     """One instance of every policy class of the package (the Q forms and the safe-play wrapper too)."""
-    from policygrad.baselines import ConstantPolicy, QNetPolicy, QTablePolicy, argmax_policy
+    from policygrad.policies import ConstantPolicy, QNetPolicy, QTablePolicy, argmax_policy
     from policygrad.policies import DeterministicView, GRUPolicy, MLPPolicy, ModeGaps, TabularPolicy, WithFeatures
     from policygrad.safety import SafePolicy
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from policygrad.baselines import ConstantPolicy
+from policygrad.policies import ConstantPolicy
 from policygrad.engine import Engine
 from policygrad.equilibrium import nash_equilibrium
 from policygrad.games import make_game

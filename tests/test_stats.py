@@ -2,7 +2,6 @@
 (policygrad.stats) for every command."""
 
 import math
-import warnings
 
 import pytest
 import torch
@@ -52,14 +51,3 @@ def test_half_width_interval_and_the_average_of_means():
     assert average_se([0.3, 0.4]) == pytest.approx(0.25)
     with pytest.raises(ValueError, match="at least one"):
         average_se([])
-
-
-def test_old_import_paths_still_work_with_a_warning():
-    import policygrad.baselines as baselines
-    import policygrad.evaluate as evaluate
-
-    with pytest.warns(DeprecationWarning, match="policygrad.stats.t975"):
-        assert evaluate.t975 is t975
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # the comparison's name for it is a plain re-export
-        assert baselines.interval is interval

@@ -291,7 +291,7 @@ def test_tournament_on_ray_gives_the_local_json(ray2, capsys):
 
 
 def test_compare_on_ray_gives_the_local_numbers(ray2):
-    from policygrad.baselines import CompareSettings, compare
+    from policygrad.compare import CompareSettings, compare
 
     s = CompareSettings(opponents=("frequency",), seeds=(0, 1), iterations=5, batch=16, matches=20, rounds=6)
 

@@ -12,7 +12,8 @@ import torch
 
 from policygrad import cli
 from policygrad.safety import SafePolicy
-from policygrad.tournament import META_SAFETY, PLAYERS, OpponentPlayer, make_player, play_match, run_tournament, split_names, suite
+from policygrad.agent import META_SAFETY, PLAYERS, OpponentPlayer, make_player, split_names
+from policygrad.tournament import play_match, run_tournament, suite
 
 HAS_SPIEL = importlib.util.find_spec("pyspiel") is not None
 HAS_KAGGLE = importlib.util.find_spec("kaggle_environments") is not None

@@ -9,7 +9,8 @@ import torch
 from policygrad import Agent
 from policygrad.cli import main
 from policygrad.config import TrainConfig
-from policygrad.train import NonFiniteLossError, Trainer, load_policy, train
+from policygrad.checkpoint import load_policy
+from policygrad.train import NonFiniteLossError, Trainer, train
 
 TINY = dict(opponent="frequency", rounds=5, context=1, batch=16, iterations=6, checkpoint_every=2, tensorboard=False, hidden=(8,))
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import asdict, dataclass
 
 import torch
 
 from . import encoding, stats
 from .agent import Agent
+from .deprecated import moved
 from .engine import Engine
 from .games import make_game
 from .limits import batch_bytes, check_seed, check_size
@@ -103,9 +103,4 @@ def evaluate_checkpoint(path: str, opponent, matches: int = 1000, seed: int = 0)
     return evaluate_policy(agent.policy, opponent, agent.rounds, agent.context, agent.counts, agent.game, matches, seed)
 
 
-def __getattr__(name: str):
-    """``policygrad.evaluate.t975``, moved to :mod:`policygrad.stats`: still importable, with a warning."""
-    if name == "t975":
-        warnings.warn("policygrad.evaluate.t975 moved to policygrad.stats.t975", DeprecationWarning, stacklevel=2)
-        return stats.t975
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = moved(__name__, {"t975": "policygrad.stats:t975"})

@@ -34,6 +34,7 @@ import os
 import numpy as np
 import torch
 
+from .checkpoint import load_policy
 from .files import atomic_write_text
 
 __all__ = ["kaggle_source", "export_kaggle", "EXPORT_TARGETS", "kaggle_payoff"]
@@ -71,8 +72,6 @@ def kaggle_source(checkpoint: str, seed: int | None = None) -> str:
         ValueError: the checkpoint holds no policy-gradient policy, or its game is not one the
             Kaggle environment plays (3 to 5 signs scored as ``get_score`` scores them).
     """
-    from .train import load_policy
-
     policy, cfg, data = load_policy(checkpoint)
     payoff = np.asarray(data["game"]["payoff"], dtype=np.float64)
     a_num = payoff.shape[0]

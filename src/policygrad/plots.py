@@ -1,4 +1,9 @@
-"""Figures: gradient error against samples, learning curves, policies on the simplex. PNG files only."""
+"""Every figure of the library, as PNG files written atomically: gradient error against samples
+(gradcheck), a run's learning curves, action probabilities and simplex path, the tournament's heat
+map, self-play's simplex paths and exploitability curves, and the seed's claim (compare).
+
+The figure functions take the results of the modules below (a run folder, a ``Tournament``, a list
+of ``SelfPlayResult``, a ``compare`` report) and import none of them: figures sit on the top floor."""
 
 from __future__ import annotations
 
@@ -9,11 +14,25 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
 from .config import TrainConfig, load_toml  # noqa: E402
 from .files import atomic_write  # noqa: E402
+from .games import make_game  # noqa: E402
 from .stats import t975  # noqa: E402
 
-__all__ = ["save_figure", "plot_gradcheck"]
+__all__ = [
+    "save_figure",
+    "plot_gradcheck",
+    "plot_run",
+    "plot_learning_curves",
+    "plot_action_probs",
+    "plot_simplex",
+    "plot_tournament",
+    "plot_selfplay",
+    "plot_compare",
+]
 
 
 def save_figure(fig, path: str) -> str:
@@ -147,3 +166,115 @@ def plot_run(run_dirs: list[str], out_dir: str) -> list[str]:
         if len(_prob_columns(read_metrics(run))) == 3:
             written.append(plot_simplex(run, prefix + "simplex.png"))
     return written
+
+
+def plot_tournament(result, path: str) -> str:
+    """A heat map of the mean reward per round of every (agent, opponent) pair of a
+    :class:`policygrad.tournament.Tournament`, written atomically."""
+    grid = np.full((len(result.agents), len(result.opponents)), np.nan)
+    for p in result.pairs:
+        if p["mean"] is not None:
+            grid[result.agents.index(p["agent"]), result.opponents.index(p["opponent"])] = p["mean"]
+    scale = float(make_game(result.game).payoff.abs().max())
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.32 * len(result.opponents) + 3), max(2.5, 0.45 * len(result.agents) + 2)))
+    cmap = plt.get_cmap("RdBu").with_extremes(bad="0.75")  # grey: forfeited pairs
+    im = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=-scale, vmax=scale, aspect="auto")
+    ax.set_xticks(
+        range(len(result.opponents)), [o.split("=", 1)[-1] if o.startswith(("roshambo:", "kaggle:")) else o for o in result.opponents], rotation=90, fontsize=8
+    )
+    ax.set_yticks(range(len(result.agents)), result.agents, fontsize=9)
+    if len(result.opponents) <= 20 and grid.size <= 200:  # numbers in the cells while they fit
+        for (i, j), v in np.ndenumerate(grid):
+            dark = not np.isnan(v) and abs(v) > 0.6 * scale
+            ax.text(j, i, "F" if np.isnan(v) else f"{v:+.2f}", ha="center", va="center", fontsize=7, color="white" if dark else "black")
+    ax.set_title(f"mean reward per round of the agent ({result.rounds} rounds x {len(result.seeds)} seeds; grey/F: forfeit)")
+    fig.colorbar(im, ax=ax, fraction=0.03, pad=0.02)
+    return save_figure(fig, path)
+
+
+def plot_selfplay(results: list, simplex_path: str, curve_path: str) -> list[str]:
+    """Two figures of :func:`policygrad.selfplay.selfplay` results: player 0's policy path on the simplex, one panel per game (each method, and the
+    average of plain gradient ascent; the Nash equilibrium marked), and exploitability against
+    iterations (log scale) of every run and of the averages."""
+    games = list(dict.fromkeys(r.config.game for r in results))
+    colors = {"gradient": "tab:red", "entropy": "tab:orange", "mmd": "tab:blue"}
+    fig, axes = plt.subplots(1, len(games), figsize=(5.2 * len(games), 5.0), squeeze=False)
+    for ax, g in zip(axes[0], games):
+        game = make_game(g)
+        if game.num_actions != 3:
+            raise ValueError(f"the simplex plot needs a 3-action game, {game.name} has {game.num_actions}")
+        draw_simplex(ax, game.actions)
+        nash = None
+        for r in (r for r in results if r.config.game == g):
+            pts = [simplex_xy(p) for p in r.policies[:, 0].tolist()]
+            xs, ys = zip(*pts)
+            ax.plot(xs, ys, "-", lw=0.8, color=colors[r.config.method], alpha=0.8, label=f"{r.config.method} (last {r.final:.1e})")
+            ax.plot(xs[-1], ys[-1], "o", color=colors[r.config.method], ms=5)
+            if r.config.method == "gradient":
+                run = torch.cumsum(r.policies[:, 0], 0) / torch.arange(1, len(r.policies) + 1, dtype=torch.float64).unsqueeze(1)
+                xs, ys = zip(*(simplex_xy(p) for p in run.tolist()))
+                ax.plot(xs, ys, "--", lw=1.2, color="tab:green", label=f"gradient, average (last {r.final_average:.1e})")
+            nash = r.nash
+        ax.plot(*simplex_xy(nash.tolist()), "k*", ms=12, label="Nash equilibrium")
+        ax.plot(*simplex_xy(results[0].policies[0, 0].tolist()), "ks", ms=5, label="start")
+        ax.set_title(game.name, fontsize=10)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=2)
+    fig.suptitle("player 0's policy in self-play")
+    written = [save_figure(fig, simplex_path)]
+    fig, axes = plt.subplots(1, len(games), figsize=(5.6 * len(games), 3.8), squeeze=False)
+    for ax, g in zip(axes[0], games):
+        for r in (r for r in results if r.config.game == g):
+            its = range(len(r.exploitability))
+            ax.plot(its, r.exploitability.clamp(min=1e-16).tolist(), color=colors[r.config.method], label=f"{r.config.method}, last iterate")
+            if r.config.method == "gradient":
+                ax.plot(its, r.average_exploitability.clamp(min=1e-16).tolist(), "--", color="tab:green", label="gradient, average policy")
+        ax.axhline(0.01, color="k", ls=":", lw=1, label="0.01")
+        ax.set_yscale("log")
+        ax.set_xlabel("iteration")
+        ax.set_ylabel("exploitability (reward per round)")
+        ax.set_title(make_game(g).name, fontsize=10)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    written.append(save_figure(fig, curve_path))
+    return written
+
+
+def plot_compare(report: dict, path: str) -> str:
+    """Two panels of a :func:`policygrad.compare.compare` report: exact exploitability per agent and training opponent (bars with 95% intervals),
+    and the reward per round of each trained agent against each evaluation opponent (a heat map)."""
+    entries = report["entries"]
+    agents = list(dict.fromkeys(e["agent"] for e in entries))
+    opponents = list(dict.fromkeys(e["opponent"] for e in entries))
+    evals = report["evaluation_opponents"]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 0.3 * len(entries) + 3), gridspec_kw={"width_ratios": [1, 1.2], "wspace": 0.55})
+    width = 0.8 / len(agents)
+    for i, agent in enumerate(agents):
+        xs, ys, es = [], [], []
+        for j, opp in enumerate(opponents):
+            e = next((e for e in entries if e["agent"] == agent and e["opponent"] == opp), None)
+            if e:
+                xs.append(j + (i - (len(agents) - 1) / 2) * width)
+                ys.append(e["exploitability"])
+                es.append(e["exploitability_ci95"])
+        ax1.bar(xs, ys, width, yerr=es, capsize=2, label=agent)
+    ax1.set_xticks(range(len(opponents)))
+    ax1.set_xticklabels(opponents, rotation=20, fontsize=8)
+    ax1.set_xlabel("trained against")
+    ax1.set_ylabel("exact exploitability (reward per round)")
+    ax1.set_ylim(0, 1.15)
+    ax1.axhline(0, color="k", lw=0.8)
+    ax1.legend(fontsize=8, ncol=len(agents), loc="upper center")
+    ax1.grid(True, axis="y", alpha=0.3)
+    grid = [[e["reward"][v]["mean"] for v in evals] for e in entries]
+    im = ax2.imshow(grid, cmap="RdBu", vmin=-1, vmax=1, aspect="auto")
+    for r, row in enumerate(grid):
+        for c, v in enumerate(row):
+            ax2.text(c, r, f"{v:+.2f}", ha="center", va="center", fontsize=7)
+    ax2.set_xticks(range(len(evals)))
+    ax2.set_xticklabels(evals, rotation=20, fontsize=8)
+    ax2.set_yticks(range(len(entries)))
+    ax2.set_yticklabels([f"{e['agent']} @ {e['opponent']}" for e in entries], fontsize=8)
+    ax2.set_xlabel("evaluated against")
+    fig.colorbar(im, ax=ax2, label="agent's reward per round")
+    fig.suptitle(f"T={report['settings']['rounds']}, k={report['settings']['context']}, seeds {report['settings']['seeds']}")
+    return save_figure(fig, path)

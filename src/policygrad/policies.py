@@ -10,6 +10,11 @@ Every policy maps observations to *log*-probabilities (log-softmax of logits), t
 Both give the same numbers. Feed-forward policies ignore ``hidden`` (it stays ``None``).
 :class:`Policy` is that contract as a Protocol; every policy class says whether it is
 ``recurrent`` (whether ``hidden`` carries anything), and callers read the attribute, never a default.
+
+The trained forms of the seed's counter-examples are policies too, so rollouts, evaluation and the
+exact exploitability treat them like any other: :class:`QTablePolicy` and :class:`QNetPolicy`
+(epsilon-soft in the greedy action of a Q table or network, trained by :mod:`policygrad.qlearning`),
+:class:`ConstantPolicy` (a pure strategy) and :func:`argmax_policy` (the argmax of a trained policy).
 """
 
 from __future__ import annotations
@@ -37,6 +42,10 @@ __all__ = [
     "POLICY_KINDS",
     "entropy",
     "sample_actions",
+    "QTablePolicy",
+    "QNetPolicy",
+    "ConstantPolicy",
+    "argmax_policy",
 ]
 
 POLICY_KINDS = ("mlp", "tabular", "gru")
@@ -330,3 +339,93 @@ class ValueNet(nn.Module):
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """[..., F] -> [...]."""
         return self.net(obs).squeeze(-1)
+
+
+# -- the trained forms of the seed's counter-examples (policygrad.qlearning, policygrad.compare) ------
+
+
+def _eps_soft_logp(q_NA: torch.Tensor, epsilon: float) -> torch.Tensor:
+    """log(eps / A + (1 - eps) * 1[a = argmax_b Q(s, b)]), [..., A] (the lowest index on ties, as np.argmax)."""
+    greedy = torch.nn.functional.one_hot(q_NA.argmax(-1), q_NA.shape[-1]).to(q_NA.dtype)
+    return (epsilon / q_NA.shape[-1] + (1 - epsilon) * greedy).log()
+
+
+class QTablePolicy(nn.Module):
+    """Epsilon-soft policy of a Q table over the context of the last K rounds (no round feature).
+
+    ``table``: [C, A] action values; ``epsilon``: the exploration rate (0: greedy, deterministic)."""
+
+    recurrent = False
+
+    def __init__(self, num_actions: int, context: int, epsilon: float = 0.1) -> None:
+        super().__init__()
+        self.num_actions, self.context, self.epsilon = num_actions, context, float(epsilon)
+        self.table = nn.Parameter(torch.zeros(encoding.num_contexts(num_actions, context), num_actions), requires_grad=False)
+
+    def state_index(self, obs: torch.Tensor) -> torch.Tensor:
+        """[...] long context index of observations [..., F]."""
+        lead = obs.shape[:-1]
+        ctx = encoding.context_from_obs(obs, self.num_actions, self.context).reshape(lead.numel(), self.context)
+        return encoding.context_index(ctx, self.num_actions).reshape(lead)
+
+    def q(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.table[self.state_index(obs)]
+
+    def initial_state(self, n: int):
+        return None
+
+    def step(self, obs_NF: torch.Tensor, hidden=None):
+        return _eps_soft_logp(self.q(obs_NF), self.epsilon), None
+
+    def sequence(self, obs_NTF: torch.Tensor) -> torch.Tensor:
+        return _eps_soft_logp(self.q(obs_NTF), self.epsilon)
+
+
+class QNetPolicy(nn.Module):
+    """Epsilon-soft policy of a Q network: an MLP from the observation [..., F] to Q(s, .) [..., A]."""
+
+    recurrent = False
+
+    def __init__(self, obs_size: int, num_actions: int, hidden: tuple[int, ...] = (64,), epsilon: float = 0.1) -> None:
+        super().__init__()
+        self.net = mlp(obs_size, tuple(hidden), num_actions, nn.ReLU)
+        self.epsilon = float(epsilon)
+
+    def q(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.net(obs)
+
+    def initial_state(self, n: int):
+        return None
+
+    def step(self, obs_NF: torch.Tensor, hidden=None):
+        return _eps_soft_logp(self.q(obs_NF).detach(), self.epsilon), None
+
+    def sequence(self, obs_NTF: torch.Tensor) -> torch.Tensor:
+        return _eps_soft_logp(self.q(obs_NTF).detach(), self.epsilon)
+
+
+class ConstantPolicy(nn.Module):
+    """A fixed pure strategy: always ``move``."""
+
+    recurrent = False
+
+    def __init__(self, num_actions: int, move: int = 0) -> None:
+        super().__init__()
+        if not 0 <= int(move) < num_actions:
+            raise ValueError(f"move {move} is outside 0..{num_actions - 1}")
+        self.move = int(move)
+        self.onehot = nn.Parameter(torch.nn.functional.one_hot(torch.tensor(self.move), num_actions).float(), requires_grad=False)
+
+    def initial_state(self, n: int):
+        return None
+
+    def step(self, obs_NF: torch.Tensor, hidden=None):
+        return self.sequence(obs_NF), None
+
+    def sequence(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.onehot.log().to(obs.dtype).expand(*obs.shape[:-1], -1)
+
+
+def argmax_policy(policy: nn.Module) -> DeterministicView:
+    """The deterministic form of a trained policy-gradient policy: pi(a|s) = 1[a = argmax_b pi_theta(b|s)]."""
+    return DeterministicView(policy).eval()

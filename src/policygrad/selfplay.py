@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from .deprecated import moved
 from .envs import parallel_env
 from .equilibrium import follow_magnet, mirror_step, nash_equilibrium, pair_exploitability
 from .games import make_game
@@ -45,7 +46,7 @@ from .limits import check_seed, check_size
 from .tensors import sample
 
 # pair_exploitability and nash_equilibrium live in policygrad.equilibrium; they stay importable from here
-__all__ = ["SelfPlayConfig", "SelfPlayResult", "selfplay", "pair_exploitability", "nash_equilibrium", "plot_selfplay", "METHODS"]
+__all__ = ["SelfPlayConfig", "SelfPlayResult", "selfplay", "pair_exploitability", "nash_equilibrium", "METHODS"]
 
 METHODS = ("gradient", "entropy", "mmd")
 _DEFAULT_INIT = ((0.6, 0.3, 0.1), (0.2, 0.5, 0.3))
@@ -229,50 +230,4 @@ def _play(env, x: torch.Tensor, y: torch.Tensor, rounds: int, gen: torch.Generat
     return q_x / rounds, q_y / rounds, total / rounds
 
 
-def plot_selfplay(results: list[SelfPlayResult], simplex_path: str, curve_path: str) -> list[str]:
-    """Two figures: player 0's policy path on the simplex, one panel per game (each method, and the
-    average of plain gradient ascent; the Nash equilibrium marked), and exploitability against
-    iterations (log scale) of every run and of the averages."""
-    from .plots import draw_simplex, plt, save_figure, simplex_xy
-
-    games = list(dict.fromkeys(r.config.game for r in results))
-    colors = {"gradient": "tab:red", "entropy": "tab:orange", "mmd": "tab:blue"}
-    fig, axes = plt.subplots(1, len(games), figsize=(5.2 * len(games), 5.0), squeeze=False)
-    for ax, g in zip(axes[0], games):
-        game = make_game(g)
-        if game.num_actions != 3:
-            raise ValueError(f"the simplex plot needs a 3-action game, {game.name} has {game.num_actions}")
-        draw_simplex(ax, game.actions)
-        nash = None
-        for r in (r for r in results if r.config.game == g):
-            pts = [simplex_xy(p) for p in r.policies[:, 0].tolist()]
-            xs, ys = zip(*pts)
-            ax.plot(xs, ys, "-", lw=0.8, color=colors[r.config.method], alpha=0.8, label=f"{r.config.method} (last {r.final:.1e})")
-            ax.plot(xs[-1], ys[-1], "o", color=colors[r.config.method], ms=5)
-            if r.config.method == "gradient":
-                run = torch.cumsum(r.policies[:, 0], 0) / torch.arange(1, len(r.policies) + 1, dtype=torch.float64).unsqueeze(1)
-                xs, ys = zip(*(simplex_xy(p) for p in run.tolist()))
-                ax.plot(xs, ys, "--", lw=1.2, color="tab:green", label=f"gradient, average (last {r.final_average:.1e})")
-            nash = r.nash
-        ax.plot(*simplex_xy(nash.tolist()), "k*", ms=12, label="Nash equilibrium")
-        ax.plot(*simplex_xy(results[0].policies[0, 0].tolist()), "ks", ms=5, label="start")
-        ax.set_title(game.name, fontsize=10)
-        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=2)
-    fig.suptitle("player 0's policy in self-play")
-    written = [save_figure(fig, simplex_path)]
-    fig, axes = plt.subplots(1, len(games), figsize=(5.6 * len(games), 3.8), squeeze=False)
-    for ax, g in zip(axes[0], games):
-        for r in (r for r in results if r.config.game == g):
-            its = range(len(r.exploitability))
-            ax.plot(its, r.exploitability.clamp(min=1e-16).tolist(), color=colors[r.config.method], label=f"{r.config.method}, last iterate")
-            if r.config.method == "gradient":
-                ax.plot(its, r.average_exploitability.clamp(min=1e-16).tolist(), "--", color="tab:green", label="gradient, average policy")
-        ax.axhline(0.01, color="k", ls=":", lw=1, label="0.01")
-        ax.set_yscale("log")
-        ax.set_xlabel("iteration")
-        ax.set_ylabel("exploitability (reward per round)")
-        ax.set_title(make_game(g).name, fontsize=10)
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
-    written.append(save_figure(fig, curve_path))
-    return written
+__getattr__ = moved(__name__, {"plot_selfplay": "policygrad.plots:plot_selfplay"})

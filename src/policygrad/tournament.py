@@ -1,14 +1,9 @@
 """Tournaments: every agent against every opponent, one match per seed, in parallel processes.
 
-An *agent* is anything that plays one match move by move (the :class:`Player` protocol, as
-:class:`policygrad.Agent`): ``reset(seed)``, then ``act(last_opponent_move) -> move`` each round,
-with ``last_probs`` the distribution it drew the move from. :func:`make_player` resolves a name:
-
-* a name of :data:`PLAYERS` (``uniform``; colleagues add theirs: ``PLAYERS["online"] = factory``,
-  a callable ``factory(game) -> player``, or a ``"module:attribute"`` string imported on first use);
-* a checkpoint file or run directory (:meth:`policygrad.Agent.load`);
-* any opponent spec (``markov:order=2``, ``roshambo:bot=iocainebot``): the opponent in the
-  agent's seat (:class:`OpponentPlayer`), handy for a tournament without trained agents.
+An *agent* is a :class:`policygrad.agent.Player` named as :func:`policygrad.agent.make_player`
+resolves it (a registered name of :data:`policygrad.agent.PLAYERS`, a checkpoint, or an opponent
+spec in the agent's seat); ``Player``, ``PLAYERS``, ``make_player``, ``OpponentPlayer`` and
+``split_names`` are importable from here too. ``plot_tournament`` lives in :mod:`policygrad.plots`.
 
 An *opponent* is an opponent spec, played through the engine with N = 1 (outside bots are told the
 match length, see :func:`policygrad.opponents.external.with_rounds`). Each (agent, opponent,
@@ -31,8 +26,6 @@ unknown side (``"crash"``), counted in neither wins nor losses.
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import math
 import os
 import signal
@@ -40,20 +33,23 @@ import threading
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Callable
 
 import torch
 
+from .deprecated import moved
+from .agent import PLAYERS, OpponentPlayer, Player, make_player, split_names
 from .distributed import check_backend, ray_session, run_tasks
-from .engine import Engine, sample
+from .engine import Engine
 from .evaluate import match_stats
-from .games import Game, make_game
+from .games import make_game
 from .limits import check_seed, check_size
 from .opponents import make_opponent
+from .opponents.external import kaggle_agent_names, roshambo_bot_names, with_rounds
 from .stats import average_se, half_width
 
 __all__ = [
-    "Player",
+    "Player",  # from policygrad.agent, where players live
     "PLAYERS",
     "OpponentPlayer",
     "make_player",
@@ -63,50 +59,7 @@ __all__ = [
     "SUITES",
     "split_names",
     "Tournament",
-    "plot_tournament",
 ]
-
-
-class Player(Protocol):
-    """Plays one match at a time: ``reset(seed)``, then ``act(last_opponent_move) -> move``."""
-
-    last_probs: list[float] | None
-
-    def reset(self, seed: int | None = None) -> None: ...
-
-    def act(self, last_opponent_move: int | None = None) -> int: ...
-
-
-class OpponentPlayer:
-    """An opponent of the library in the agent's seat, as a :class:`Player` (one match, N = 1).
-
-    Its ``probs()`` is read from the opponent's own perspective: its own moves are this player's
-    moves, the "agent" it reacts to is the other side. Its moves are drawn from its own generator.
-    """
-
-    def __init__(self, spec: str, game: str | Game = "rps") -> None:
-        self.opponent = make_opponent(spec)
-        self.game = make_game(game)
-        self.name = spec
-        self.last_probs: list[float] | None = None
-        self.reset()
-
-    def reset(self, seed: int | None = None) -> None:
-        self.generator = torch.Generator().manual_seed(0 if seed is None else int(seed))
-        self.opponent.reset(1, self.game, self.generator, torch.float64)
-        self.my_last: int | None = None
-        self.last_probs = None
-
-    def act(self, last_opponent_move: int | None = None) -> int:
-        a_num = self.game.num_actions
-        if self.my_last is not None:
-            if last_opponent_move is None or not 0 <= int(last_opponent_move) < a_num:
-                raise ValueError(f"last_opponent_move must be a move in 0..{a_num - 1} after round 1, got {last_opponent_move!r}")
-            self.opponent.update(torch.tensor([self.my_last]), torch.tensor([int(last_opponent_move)]))
-        probs_1A = self.opponent.probs()
-        self.last_probs = probs_1A[0].tolist()
-        self.my_last = int(sample(probs_1A, self.generator)[0])
-        return self.my_last
 
 
 MAX_ROUNDS = 1_000_000
@@ -114,91 +67,6 @@ MAX_ROUNDS = 1_000_000
 (``kaggle:rounds``; a RoShamBo bot takes at most 100,000): already minutes of play per match, at about 0.1 ms a round."""
 _MATCH_BYTES = 1024
 """What one match holds in memory until the tournament ends: its task, its record and its future."""
-
-META_CHECKPOINT = os.path.join(os.path.dirname(__file__), "data", "meta.pt")
-
-
-META_SAFETY = 10.0  # points a match may risk (policygrad.safety): no opponent's expected take exceeds this
-
-
-def _meta_agent(game: Game, safety: float | None = META_SAFETY):
-    """The meta-trained recurrent agent shipped with the package: ``policygrad train --config
-    agents/meta.toml`` (a GRU trained by policy gradient across a population of opponents), played
-    safely (:class:`policygrad.safety.SafePolicy`, a budget of :data:`META_SAFETY` points)."""
-    from .agent import Agent
-
-    return Agent.load(META_CHECKPOINT, safety=safety)
-
-
-# name -> factory(game) -> Player, or "module:attribute" of such a factory (imported on first use)
-PLAYERS: dict[str, Callable[..., Any] | str] = {
-    "uniform": lambda game="rps": OpponentPlayer("mixed", game),
-    "online": "policygrad.online:OnlineAgent",
-    "meta": _meta_agent,
-    "meta-raw": lambda game="rps": _meta_agent(game, safety=None),  # the same GRU as trained, unguarded
-}
-
-
-def _factory(entry: Callable[..., Any] | str) -> Callable[..., Any]:
-    if isinstance(entry, str):
-        module, _, attr = entry.partition(":")
-        return getattr(importlib.import_module(module), attr)
-    return entry
-
-
-def make_player(name: str, game: str | Game = "rps"):
-    """A :class:`Player` from a registered name, a checkpoint path or an opponent spec (see the module docstring)."""
-    game = make_game(game)
-    if not isinstance(name, str) or not name.strip():
-        raise ValueError(f"an agent must be a non-empty name, got {name!r}; allowed: {', '.join(PLAYERS)}, a checkpoint path or an opponent spec")
-    name = name.strip()
-    if name in PLAYERS:
-        factory = _factory(PLAYERS[name])
-        takes_game = bool(inspect.signature(factory).parameters) if callable(factory) else False
-        player = factory(game) if takes_game else factory()
-    elif os.path.exists(name):
-        from .agent import Agent
-
-        player = Agent.load(name)
-    elif name.endswith((".pt", "/")) or os.sep in name and ":" not in name:
-        raise FileNotFoundError(f"no checkpoint at {name!r}")
-    else:
-        try:
-            player = OpponentPlayer(name, game)
-        except ValueError as e:
-            raise ValueError(
-                f"unknown agent {name!r}: not a registered player ({', '.join(PLAYERS)}), not a checkpoint file, and not an opponent spec ({e})"
-            ) from None
-    player_game = getattr(player, "game", None)
-    if isinstance(player_game, Game) and player_game != game:
-        raise ValueError(f"agent {name!r} plays {player_game.name}, not {game.name}")
-    return player
-
-
-def split_names(text: str) -> list[str]:
-    """Split a comma-separated list of agents or opponent specs whose own parameters may hold commas.
-
-    A piece starts a new name when it is a registered player, an existing path, or begins with an
-    opponent's name; anything else continues the previous one:
-    ``"uniform,markov:order=2,decay=0.9,mixed:probs=0.5,0.3,0.2"`` -> three names."""
-    from .opponents import EXTERNAL, REGISTRY
-    from .opponents.base import split_top_level
-
-    names: list[str] = []
-    for piece in split_top_level(text, ","):
-        piece = piece.strip()
-        if not piece:
-            continue
-        head = piece.split(":", 1)[0]
-        starts = piece in PLAYERS or os.path.exists(piece) or ((head in REGISTRY or head in EXTERNAL) and (":" in piece or "=" not in piece))
-        if names and not starts:
-            names[-1] += "," + piece
-        else:
-            names.append(piece)
-    if not names:
-        raise ValueError(f"expected a comma-separated list of names, got {text!r}")
-    return names
-
 
 # -- the matches ----------------------------------------------------------------------------------
 
@@ -241,7 +109,6 @@ def play_match(agent: str, opponent: str, rounds: int, seed: int, game: str = "r
 
 
 def _play_match(agent: str, opponent: str, rounds: int, seed: int, game: str, move_timeout: float | None) -> dict:
-    from .opponents.external import with_rounds
 
     record = {"agent": agent, "opponent": opponent, "seed": seed, "total": None, "rounds_played": 0, "forfeit": None, "error": None}
     arm = _timer(move_timeout)
@@ -482,14 +349,10 @@ def run_tournament(
 
 
 def _roshambo() -> list[str]:
-    from .opponents.external import roshambo_bot_names
-
     return [f"roshambo:bot={name}" for name in roshambo_bot_names()]
 
 
 def _kaggle() -> list[str]:
-    from .opponents.external import kaggle_agent_names
-
     return [f"kaggle:agent={name}" for name in kaggle_agent_names()]
 
 
@@ -504,32 +367,11 @@ def suite(name: str) -> list[str]:
     return SUITES[name]()
 
 
-def plot_tournament(result: Tournament, path: str) -> str:
-    """A heat map of the mean reward per round of every (agent, opponent) pair, written atomically."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    from .plots import save_figure
-
-    grid = np.full((len(result.agents), len(result.opponents)), np.nan)
-    for p in result.pairs:
-        if p["mean"] is not None:
-            grid[result.agents.index(p["agent"]), result.opponents.index(p["opponent"])] = p["mean"]
-    scale = float(make_game(result.game).payoff.abs().max())
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.32 * len(result.opponents) + 3), max(2.5, 0.45 * len(result.agents) + 2)))
-    cmap = plt.get_cmap("RdBu").with_extremes(bad="0.75")  # grey: forfeited pairs
-    im = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=-scale, vmax=scale, aspect="auto")
-    ax.set_xticks(
-        range(len(result.opponents)), [o.split("=", 1)[-1] if o.startswith(("roshambo:", "kaggle:")) else o for o in result.opponents], rotation=90, fontsize=8
-    )
-    ax.set_yticks(range(len(result.agents)), result.agents, fontsize=9)
-    if len(result.opponents) <= 20 and grid.size <= 200:  # numbers in the cells while they fit
-        for (i, j), v in np.ndenumerate(grid):
-            dark = not np.isnan(v) and abs(v) > 0.6 * scale
-            ax.text(j, i, "F" if np.isnan(v) else f"{v:+.2f}", ha="center", va="center", fontsize=7, color="white" if dark else "black")
-    ax.set_title(f"mean reward per round of the agent ({result.rounds} rounds x {len(result.seeds)} seeds; grey/F: forfeit)")
-    fig.colorbar(im, ax=ax, fraction=0.03, pad=0.02)
-    return save_figure(fig, path)
+__getattr__ = moved(
+    __name__,
+    {
+        "plot_tournament": "policygrad.plots:plot_tournament",
+        "META_CHECKPOINT": "policygrad.agent:META_CHECKPOINT",
+        "META_SAFETY": "policygrad.agent:META_SAFETY",
+    },
+)

@@ -41,8 +41,9 @@ from typing import Callable
 import torch
 
 from . import encoding
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import game_record, load_checkpoint, save_checkpoint
 from .config import TrainConfig, dump_toml
+from .deprecated import moved
 from .files import RUN_MARKER, TEMP_PREFIX, RunLock, atomic_write_text, name_part, remove_temp_files, run_maker
 from .engine import Engine
 from .estimators import discounted_returns, entropy_bonus, policy_objective, value_loss
@@ -130,7 +131,7 @@ class Trainer:
             "kind": "policy",
             "config": self.config.to_dict(),
             "iteration": self.iteration,
-            "game": {"name": self.game.name, "payoff": self.game.payoff, "actions": list(self.game.actions)},
+            "game": game_record(self.game),
             "obs_size": self.engine.obs_size,
             "policy": self.policy.state_dict(),
             "critic": self.critic.state_dict() if self.critic else None,
@@ -449,22 +450,4 @@ def _tensorboard(run_dir: str):
     return SummaryWriter(log_dir=run_dir)
 
 
-def load_policy(path: str):
-    """(policy, config, checkpoint dict) of a trained checkpoint."""
-    data = load_checkpoint(path)
-    if data.get("kind") != "policy":
-        raise ValueError(f"{path} holds a '{data.get('kind')}' agent, not a policy-gradient policy")
-    missing = [key for key in ("config", "policy") if key not in data]
-    if missing:
-        raise ValueError(f"checkpoint {path} has no {' and no '.join(missing)}; a policy checkpoint holds its config and its policy's weights")
-    config = TrainConfig.from_dict(data["config"], source=path)  # data only: the training opponent is checked, never built
-    game = make_game(config.game)
-    obs_size = encoding.feature_size(game.num_actions, config.context, config.counts)
-    gaps = config.uses_gaps and "gaps" in data["config"]  # checkpoints from before the option had none
-    policy = make_policy(config.policy, obs_size, game.num_actions, config.context, config.hidden, gaps, config.rounds)
-    try:
-        policy.load_state_dict(data["policy"])
-    except (RuntimeError, TypeError, AttributeError) as e:  # torch lists every mismatched tensor, over many lines
-        detail = (str(e).strip().splitlines() or [""])[-1].strip()
-        raise ValueError(f"checkpoint {path}: its weights do not fit the {config.policy} policy its config describes ({detail})") from None
-    return policy.eval(), config, data
+__getattr__ = moved(__name__, {"load_policy": "policygrad.checkpoint:load_policy"})

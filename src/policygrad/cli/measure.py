@@ -14,7 +14,9 @@ from ..evaluate import evaluate_checkpoint
 from ..exploitability import approximate_exploitability, checkpoint_exploitability
 from ..files import check_writable_file
 from ..games import make_game
-from ..tournament import SUITES, make_player, plot_tournament, run_tournament, split_names, suite
+from ..agent import make_player, split_names
+from ..plots import plot_tournament
+from ..tournament import SUITES, run_tournament, suite
 from .common import GAME_HELP, OPPONENT_HELP, add_options, at_least, console, defaults_of, from_args, option, path_arg, seed_arg
 
 ADDRESS_HELP = "--backend ray: the Ray cluster to join, e.g. HEAD_IP:6379 (default: a local Ray started and stopped here)"

@@ -10,7 +10,8 @@ import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ..baselines import CompareSettings, compare, plot_compare
+from ..compare import CompareSettings, compare
+from ..plots import plot_compare, plot_selfplay
 from ..config import TrainConfig
 from ..distributed import BACKENDS
 from ..evaluate import check_evaluation
@@ -19,7 +20,7 @@ from ..games import make_game
 from ..gradcheck import gradcheck
 from ..opponents import split_specs
 from ..optimum import DEFAULT_MAX_STATES, optimum
-from ..selfplay import FEEDBACK, METHODS, SelfPlayConfig, plot_selfplay, selfplay
+from ..selfplay import FEEDBACK, METHODS, SelfPlayConfig, selfplay
 from .common import GAME_HELP, OPPONENT_HELP, add_options, at_least, console, defaults_of, from_args, names, option, path_arg, seed_arg, seeds_arg
 
 # -- gradcheck ----------------------------------------------------------------------------------------------
