@@ -261,3 +261,8 @@ def test_agent_load_of_every_checkpoint_kind_goes_down_the_floors_only(tmp_path)
     above = [m for m in before if m != "policygrad" and (floor_of(m) or 99) > 6]
     assert not above, f"importing policygrad.agent loads modules above floor 6: {above}"
     assert "policygrad.train" not in before and "policygrad.checkpoint" in before
+
+
+def test_no_source_file_is_over_450_lines():
+    long = {str(p.relative_to(SRC)): n for p in MODULES.values() if (n := len(p.read_text().splitlines())) > 450}
+    assert not long, long

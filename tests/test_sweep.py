@@ -312,15 +312,19 @@ def test_a_local_sweep_starts_its_own_ray_even_when_a_cluster_runs_on_this_machi
     `ray start --head` left running on the machine is not joined (ray.init would join it by default)."""
     pytest.importorskip("ray")
     ray_bin = os.path.join(os.path.dirname(sys.executable), "ray")
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    from test_sweep_cluster import free_ports
+
+    port, client_port = free_ports(2)  # not Ray's defaults: another head on the machine may hold them
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0"}  # 0: the head stops at once
     head = subprocess.Popen(
-        [ray_bin, "start", "--head", "--block", "--port", "6397", "--num-cpus", "1", "--include-dashboard=false", "--disable-usage-stats"],
+        [ray_bin, "start", "--head", "--block", "--port", str(port), "--ray-client-server-port", str(client_port), "--num-cpus", "1",
+         "--include-dashboard=false", "--disable-usage-stats"],
         stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=env, start_new_session=True,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 90
         marker = "/tmp/ray/ray_current_cluster"
-        while time.monotonic() < deadline and not (os.path.exists(marker) and "6397" in open(marker).read()):
+        while time.monotonic() < deadline and not (os.path.exists(marker) and str(port) in open(marker).read()):
             time.sleep(0.2)
         text = "seeds = 2\n" + TINY.format(iterations=5) + "opponent = 'constant'\n"
         path, out = write(tmp_path, text), tmp_path / "out"

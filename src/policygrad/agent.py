@@ -5,7 +5,7 @@ A *player* is anything that plays one match move by move (the :class:`Player` pr
 distribution it drew the move from. The tournament, ``play`` and ``export`` take players by name
 through :func:`make_player`, which resolves:
 
-* a name of :data:`PLAYERS` (``uniform``, ``online``, ``meta``, ``meta-raw``; colleagues add theirs:
+* a name of :data:`PLAYERS` (``uniform``, ``online``, ``meta``, ``meta-raw``, ``expert-meta``; colleagues add theirs:
   ``PLAYERS["mine"] = factory``, a callable ``factory(game) -> player``, or a ``"module:attribute"``
   string imported on first use);
 * a checkpoint file or run directory (:meth:`Agent.load`, any kind of :mod:`policygrad.checkpoint`);
@@ -29,6 +29,7 @@ import torch
 
 from . import encoding
 from .checkpoint import load_trained
+from .expert_agent import expert_meta_player
 from .games import Game, make_game
 from .online import OnlineAgent
 from .opponents import EXTERNAL, REGISTRY, make_opponent
@@ -168,6 +169,7 @@ PLAYERS: dict[str, Callable[..., Any] | str] = {
     "online": OnlineAgent,
     "meta": _meta_agent,
     "meta-raw": lambda game="rps": _meta_agent(game, safety=None),  # the same GRU as trained, unguarded
+    "expert-meta": expert_meta_player,  # a network trained by policy gradient to weigh online's predictors (docs/expert-meta.md)
 }
 
 

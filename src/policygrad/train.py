@@ -5,8 +5,7 @@ estimator, and takes one step Delta theta = alpha * g (SGD; Adam as an option):
 
     loss = -surrogate(Psi - b) - ent_coef(i) * entropy + vf_coef * (V_phi(S_t) - G_t)^2
 
-The entropy weight ent_coef(i) is held, then annealed to 0 (``ent_anneal``): the policy explores
-while it searches and is free to become deterministic before the run ends.
+The entropy weight ent_coef(i) is held, then annealed to 0 (``ent_anneal``): the policy explores, then may settle.
 
 A run directory holds ``config.toml``, ``metrics.csv`` (a row per iteration), TensorBoard events,
 ``checkpoint.pt`` (atomic, the last good one) and ``report.json``. A stopped run resumes to exactly
@@ -443,10 +442,8 @@ def _truncate_metrics(path: str, iteration: int) -> None:
 
 
 def _tensorboard(run_dir: str):
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:  # pragma: no cover - tensorboard is a dependency
-        return None
+    from torch.utils.tensorboard import SummaryWriter  # a dependency, imported when a run asks for it (slow to import)
+
     return SummaryWriter(log_dir=run_dir)
 
 
