@@ -21,6 +21,7 @@ import os
 import pickle
 import re
 from dataclasses import dataclass
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -138,13 +139,15 @@ def save_baseline(path: str, kind: str, policy: nn.Module, config: dict) -> str:
     of a policy-gradient policy also holds ``pg_config`` (the TrainConfig dict of its source)."""
     if kind not in BASELINE_KINDS:
         raise ValueError(f"unknown baseline kind {kind!r}; allowed: {', '.join(BASELINE_KINDS)}")
-    payload = {"kind": kind, "config": dict(config), "iteration": int(config.get("iterations", 0)), "game": game_record(config["game"])}
+    payload: dict[str, Any] = {"kind": kind, "config": dict(config), "iteration": int(config.get("iterations", 0)), "game": game_record(config["game"])}
     if kind == "q-learning":
-        payload["q_table"] = policy.table.detach().clone()
-        payload["config"]["epsilon"] = policy.epsilon
+        q_table = cast(QTablePolicy, policy)
+        payload["q_table"] = q_table.table.detach().clone()
+        payload["config"]["epsilon"] = q_table.epsilon
     elif kind == "dqn":
-        payload["qnet"] = policy.net.state_dict()
-        payload["config"]["epsilon"] = policy.epsilon
+        q_net = cast(QNetPolicy, policy)
+        payload["qnet"] = q_net.net.state_dict()
+        payload["config"]["epsilon"] = q_net.epsilon
     elif isinstance(policy, ConstantPolicy):
         payload["config"]["source"], payload["config"]["move"] = "constant", policy.move
     elif isinstance(policy, DeterministicView):
@@ -167,9 +170,9 @@ def policy_from_checkpoint(data: dict) -> nn.Module:
         return policy.eval()
     if kind == "dqn":
         f = encoding.feature_size(a_num, int(cfg["context"]), bool(cfg["counts"]))
-        policy = QNetPolicy(f, a_num, tuple(cfg["hidden"]), float(cfg["epsilon"]))
-        policy.net.load_state_dict(data["qnet"])
-        return policy.eval()
+        qnet = QNetPolicy(f, a_num, tuple(cfg["hidden"]), float(cfg["epsilon"]))
+        qnet.net.load_state_dict(data["qnet"])
+        return qnet.eval()
     if kind == "deterministic":
         if cfg.get("source") == "constant":
             return ConstantPolicy(a_num, int(cfg["move"])).eval()

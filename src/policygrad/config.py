@@ -9,6 +9,7 @@ import dataclasses
 import math
 import sys
 from dataclasses import dataclass, fields
+from typing import Any
 
 from .estimators import parse_estimator
 from .games import make_game
@@ -123,7 +124,7 @@ class TrainConfig:
 
 def _check(f, value) -> None:
     meta, name = f.metadata, f.name
-    expected = {"int": int, "float": (int, float), "bool": bool, "str": str, "tuple": tuple}[f.type if isinstance(f.type, str) else f.type.__name__]
+    expected: Any = {"int": int, "float": (int, float), "bool": bool, "str": str, "tuple": tuple}[f.type if isinstance(f.type, str) else f.type.__name__]
     if isinstance(value, bool) and expected is not bool:
         raise ValueError(f"{name} must be a {f.type}, got {value!r}")
     if not isinstance(value, expected):

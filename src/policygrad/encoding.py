@@ -137,7 +137,7 @@ def encode(
         for j in range(k):
             head_NH[:, j * a2 : (j + 1) * a2] = slot_table.index_select(0, ctx_NK[:, j] + 1)
         head_NH[:, k * a2] = fraction
-    if per_row:
+    if isinstance(round_fraction, torch.Tensor):  # per_row
         head_NH[:, k * a2] = round_fraction.clamp(max=1.0)
     obs = head_NH
     if counts_N2A is not None:

@@ -221,6 +221,7 @@ class RunLock:
         self._write()
 
     def _write(self) -> None:
+        assert self._fd is not None, "the lock is held while the marker is written"
         text = f"policygrad run folder\nmade_by = {self.made_by}\npid = {os.getpid()}\n".encode()
         os.pwrite(self._fd, text, 0)  # one write, then cut: the file is never empty
         os.ftruncate(self._fd, len(text))

@@ -309,6 +309,7 @@ def _solve(
         if value_S is not None:
             v_SA = v_SA + (q_SA.unsqueeze(1) * value_S[child_levels[t].long()]).sum(dim=2)
         value_S = v_SA.max(dim=1).values
+    assert value_S is not None, "rounds >= 1"
     total = float(value_S[0])
     return OptimumResult(
         opponent=opponent.spec,
@@ -407,4 +408,5 @@ def brute_force_optimum(opponent_spec, rounds: int, game: str | Game = "rps") ->
         if w_H is not None:
             v_HA = v_HA + w_H.view(-1, a_n, a_n).sum(dim=2)
         w_H = v_HA.max(dim=1).values
+    assert w_H is not None, "rounds >= 1"
     return float(w_H[0]) / rounds

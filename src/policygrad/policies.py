@@ -19,7 +19,7 @@ exact exploitability treat them like any other: :class:`QTablePolicy` and :class
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import nn
@@ -93,6 +93,9 @@ class _FeedForward(nn.Module):
     def initial_state(self, n: int):
         return None
 
+    def logits(self, obs: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
     def step(self, obs_NF: torch.Tensor, hidden=None):
         return torch.log_softmax(self.logits(obs_NF), dim=-1), None
 
@@ -119,8 +122,10 @@ class MLPPolicy(_FeedForward):
     def __init__(self, obs_size: int, num_actions: int, hidden: tuple[int, ...] = (64,)) -> None:
         super().__init__()
         self.net = mlp(obs_size, tuple(hidden), num_actions)
-        nn.init.zeros_(self.net[-1].weight)
-        nn.init.zeros_(self.net[-1].bias)
+        last = self.net[-1]
+        assert isinstance(last, nn.Linear)
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
 
     def logits(self, obs: torch.Tensor) -> torch.Tensor:
         return self.net(obs)
@@ -173,6 +178,7 @@ class _View(nn.Module):
     """A policy read another way; it shares (does not copy) the wrapped policy's parameters."""
 
     recurrent: bool  # the wrapped policy's, set in __init__
+    policy: Any  # the wrapped policy: an nn.Module that is a Policy, which no one static type says
 
     def __init__(self, policy: nn.Module) -> None:
         super().__init__()
@@ -313,6 +319,7 @@ class WithFeatures(nn.Module):
     """
 
     recurrent: bool  # the wrapped policy's, set in __init__
+    policy: Any  # the wrapped policy: an nn.Module that is a Policy, which no one static type says
 
     def __init__(self, features: nn.Module, policy: nn.Module) -> None:
         super().__init__()

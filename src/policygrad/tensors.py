@@ -289,6 +289,7 @@ def unique_rows(cols: list[torch.Tensor], m_n: int) -> tuple[torch.Tensor, int]:
             if bound * radix >= 2**62:
                 code_M, bound = _unique_inverse(code_M)
         code_M, bound = code_M * radix + part_M, bound * radix
+    assert code_M is not None, "keep is not empty, so the loop ran"
     return _unique_inverse(code_M)
 
 

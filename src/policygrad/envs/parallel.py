@@ -60,7 +60,7 @@ class RockPaperScissorsParallelEnv(ParallelEnv):
     ``reset(seed=s)`` still seeds the engine, for uniformity with the Gymnasium envs.
     """
 
-    metadata = {"name": "policygrad_rock_paper_scissors_v0", "render_modes": ["ansi"], "is_parallelizable": True}
+    metadata: dict[str, Any] = {"name": "policygrad_rock_paper_scissors_v0", "render_modes": ["ansi"], "is_parallelizable": True}
 
     def __init__(
         self,

@@ -94,10 +94,10 @@ class Param:
                 raise bad()
 
         if self.kind == "choice":
-            value = str(raw).strip()
-            if value not in self.choices:
+            choice = str(raw).strip()
+            if choice not in self.choices:
                 raise bad()
-            return value
+            return choice
         if self.kind == "specs":
             if isinstance(raw, (list, tuple)):
                 items = [str(s) for s in raw]
@@ -113,8 +113,8 @@ class Param:
             if raw in ((), "", []) and self.default == ():
                 return ()
             try:
-                items = raw if isinstance(raw, (list, tuple)) else str(raw).split(",")
-                values = tuple(float(x) for x in items)
+                raw_items = raw if isinstance(raw, (list, tuple)) else str(raw).split(",")
+                values = tuple(float(x) for x in raw_items)
             except (TypeError, ValueError):
                 raise bad() from None
             if not values or any(v != v for v in values):
@@ -122,6 +122,7 @@ class Param:
             for v in values:
                 in_range(v)
             return values
+        value: float  # an int for kind int
         try:
             if self.kind == "int":
                 if isinstance(raw, float) and not raw.is_integer():

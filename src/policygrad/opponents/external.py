@@ -116,6 +116,7 @@ def _kaggle_builtin_agents() -> dict[str, Callable]:
         package.__path__ = [folder]
         sys.modules[_KAGGLE_PACKAGE] = package
     module_spec = importlib.util.spec_from_file_location(f"{_KAGGLE_PACKAGE}.agents", os.path.join(folder, "agents.py"))
+    assert module_spec is not None and module_spec.loader is not None, "a .py path always has a spec with a loader"
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)
     return dict(module.agents)
@@ -166,6 +167,12 @@ def with_rounds(opponent: Opponent, rounds: int) -> Opponent:
 class _PerMatch(Opponent):
     """An outside bot per match, looped in Python: each subclass gives ``_move(i)``, match i's move."""
 
+    _probs: torch.Tensor | None  # this round's one-hot [N, A], None until asked
+    _moves: torch.Tensor  # this round's moves [N]
+
+    def _move(self, i: int) -> int:
+        raise NotImplementedError
+
     @classmethod
     def check_params(cls, values) -> None:
         """The parameters alone: no bot is looked up, no file read, no module imported."""
@@ -198,6 +205,8 @@ class Roshambo(_PerMatch):
     """
 
     name = "roshambo"
+    bot: str
+    rounds: int
     params = (
         Text("bot", "text", "", "a bot name of pyspiel.roshambo_bot_names(), e.g. iocainebot"),
         # fewer than the competition's 1000 throws crashes some bots (memory errors in their C code)
@@ -262,6 +271,10 @@ class Kaggle(_PerMatch):
     """
 
     name = "kaggle"
+    path: str
+    agent: str
+    function: str
+    rounds: int
     params = (
         Text("path", "text", "", "the path of a Python file that defines agent(observation, configuration)"),
         Text("agent", "text", "", "a built-in agent of kaggle-environments, e.g. copy_opponent"),

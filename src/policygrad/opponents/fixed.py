@@ -11,6 +11,7 @@ class Constant(Opponent):
     """Always plays the same move."""
 
     name = "constant"
+    move: int
     params = (Param("move", "int", 0, "the move it always plays (0 rock, 1 paper, 2 scissors)", low=0),)
 
     def check_game(self, game) -> None:
@@ -32,6 +33,7 @@ class Mixed(Opponent):
     """Draws every move from one fixed distribution (default uniform)."""
 
     name = "mixed"
+    probs_: tuple[float, ...]
     params = (Param("probs", "floats", (), "move probabilities, one per action, summing to 1 (empty: uniform)", low=0.0, high=1.0),)
     stochastic = True
 
@@ -56,6 +58,8 @@ class Cycle(Opponent):
     """Plays 0, 1, ..., period-1 over and over, starting at ``offset``."""
 
     name = "cycle"
+    period: int
+    offset: int
     params = (
         Param("period", "int", 3, "length of the cycle (at most A)", low=1),
         Param("offset", "int", 0, "the position in the cycle of round 1", low=0),

@@ -6,6 +6,8 @@ opponent's side of the payoff, ``M[own, agent] = -M[agent, own]``.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 
 from .. import encoding
@@ -32,10 +34,11 @@ _context = Param("context", "int", 1, "k, how many past rounds (both moves) form
 
 
 class _Tabular(Opponent):
+    context: int
     memory_depth = float("inf")
     stochastic = True
     adaptive = True
-    state_names = ("table", "ctx")
+    state_names: ClassVar[tuple[str, ...]] = ("table", "ctx")
 
     def _reset(self, generator) -> None:
         a = self.num_actions
@@ -55,6 +58,9 @@ class _Tabular(Opponent):
         super().select(index_M)
         self._locate()
 
+    def learn(self, s: TableRows, own_moves, reward) -> None:
+        raise NotImplementedError
+
     def update(self, own_moves, agent_moves) -> None:
         super().update(own_moves, agent_moves)
         before = self.here
@@ -69,6 +75,9 @@ class QLearner(_Tabular):
     """Epsilon-greedy tabular Q-learning over the context, learning after every round."""
 
     name = "q-learner"
+    epsilon: float
+    alpha: float
+    gamma: float
     params = (
         _context,
         Param("epsilon", "float", 0.1, "probability of a uniformly random move", low=0.0, high=1.0),
@@ -101,6 +110,8 @@ class PGLearner(_Tabular):
 
     state_names = ("table", "ctx", "baseline")
     name = "pg-learner"
+    lr: float
+    baseline_rate: float
     params = (
         _context,
         Param("lr", "float", 0.5, "step size of the logit update", low=0.0, high=100.0),

@@ -33,6 +33,8 @@ class Mix(Opponent):
     """
 
     name = "mix"
+    of: tuple[str, ...]
+    weights: tuple[float, ...]
     params = (
         Param("of", "specs", ("frequency", "markov", "pattern"), "the opponents, as [spec|spec|...]"),
         Param("weights", "floats", (), "relative weight of each (empty: equal)", low=0.0),

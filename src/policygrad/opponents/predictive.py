@@ -20,6 +20,7 @@ class Frequency(Opponent):
     """Fictitious play: beats the agent's most frequent move so far (optionally decayed counts)."""
 
     name = "frequency"
+    decay: float
     params = (_decay,)
     memory_depth = float("inf")
     adaptive = True
@@ -42,6 +43,8 @@ class Markov(Opponent):
     """Predicts the agent's next move from its last ``order`` moves (an n-gram table) and beats it."""
 
     name = "markov"
+    order: int
+    decay: float
     params = (Param("order", "int", 1, "n, how many of the agent's last moves condition the prediction", low=1, high=3), _decay)
     memory_depth = float("inf")
     adaptive = True
@@ -84,6 +87,8 @@ class Pattern(Opponent):
     """Finds the shortest cycle the agent's recent moves repeat, predicts its next move, and beats it."""
 
     name = "pattern"
+    max_period: int
+    repeats: int
     params = (
         Param("max-period", "int", 5, "the longest cycle it looks for", low=1, high=20),
         Param("repeats", "int", 2, "how many times a cycle must be seen in a row", low=2, high=5),
@@ -128,6 +133,7 @@ class Exploiter(Opponent):
     """Best response to the agent's empirical move distribution given the last ``context`` rounds."""
 
     name = "exploiter"
+    context: int
     params = (Param("context", "int", 1, "k, how many past rounds (both moves) condition the model", low=0, high=2),)
     memory_depth = float("inf")
     adaptive = True

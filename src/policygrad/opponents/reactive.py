@@ -55,6 +55,7 @@ class WinStayLoseShift(_LastRound):
     """Repeats a winning move; after a loss (or a tie, by default) plays what beats the agent's last move."""
 
     name = "win-stay-lose-shift"
+    tie: str
     params = (Param("tie", "choice", "shift", "what to do after a tie", choices=("shift", "stay")),)
 
     def reply(self) -> torch.Tensor:

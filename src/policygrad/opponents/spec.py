@@ -13,7 +13,9 @@ MAX_SPEC_DEPTH = 16  # brackets nested in one spec (mix:of=[mix:of=[...]]): deep
 
 def split_top_level(text: str, sep: str) -> list[str]:
     """Split ``text`` on ``sep`` outside square brackets."""
-    parts, depth, cur = [], 0, []
+    parts: list[str] = []
+    cur: list[str] = []
+    depth = 0
     for ch in text:
         if ch == "[":
             depth += 1

@@ -32,7 +32,7 @@ from typing import Protocol, runtime_checkable
 import torch
 
 from .. import encoding
-from ..best_response import best_response, check_state_space
+from ..best_response import BestResponseTable, best_response, check_state_space
 from ..errors import StateSpaceTooLarge
 from ..policies import Policy
 from .base import Opponent
@@ -73,6 +73,9 @@ class BestResponse(Opponent):
     stochastic = False
     adaptive = True
     state_names = ("ctx", "move_counts")
+    table: BestResponseTable
+    ctx: torch.Tensor
+    move_counts: torch.Tensor
 
     def __init__(self, policy=None, context: int = 1, counts: bool = False, rounds: int | None = None, **values) -> None:
         super().__init__(**values)
@@ -153,6 +156,7 @@ class PolicyOpponent(Opponent):
     memory_depth = float("inf")
     stochastic = True
     adaptive = False
+    _cache: tuple[int, torch.Tensor, torch.Tensor | None] | None  # (round, probs [N, A], next hidden)
 
     def __init__(self, policy=None, context: int = 1, counts: bool = False, rounds: int | None = None, seat: str = "opponent", **values) -> None:
         super().__init__(**values)
@@ -180,6 +184,7 @@ class PolicyOpponent(Opponent):
     def policy_probs(self) -> torch.Tensor:
         """[N, A] this round's probabilities of the seated policy (computed once per round)."""
         if self._cache is None or self._cache[0] != self.t:
+            assert self.rounds is not None, "_reset refused an unknown horizon"
             dtype = next(self.policy.parameters()).dtype
             obs = encoding.encode(self.ctx, self.num_actions, self.t / self.rounds, self.move_counts).to(dtype)
             logp, hidden = self.policy.step(obs, self.hidden)
@@ -192,6 +197,7 @@ class PolicyOpponent(Opponent):
 
     def update(self, own_moves, agent_moves) -> None:
         self.policy_probs()
+        assert self._cache is not None, "policy_probs filled it"
         self.hidden = self._cache[2]
         super().update(own_moves, agent_moves)
         first, second = (own_moves, agent_moves) if self.seat == "opponent" else (agent_moves, own_moves)
