@@ -86,13 +86,7 @@ class ExpertFeatures:
         self.horizons = torch.tensor(horizons, dtype=torch.float32)  # [H]
         beats = self.game.beats().tolist()
         self.beats = torch.tensor(beats + [-1])  # [A + 1]; the last entry: no move stays no move (index -1 % (A + 1))
-        orbit = torch.full((a + 1, a), -1, dtype=torch.long)  # orbit[b, r] = beats^r(b); the last row: no move
-        for b in range(a):
-            y = b
-            for r in range(a):
-                orbit[b, r] = y
-                y = beats[y]
-        self.orbit = orbit
+        self.orbit = self.game.rotations()  # orbit[b, r] = beats^r(b); the last row: no move
         # the n-gram tables (sequence, order, base): 0 the opponent's moves, 1 the agent's, 2 the pairs
         self.tables: list[tuple[int, int, int]] = [(0, 0, 1)]
         for seq, base in ((0, a), (1, a), (2, a * a)):

@@ -79,6 +79,17 @@ class Game:
         """[A] long: for each move, the reply that scores best against it (the lowest index on ties)."""
         return self.payoff.argmax(dim=0)
 
+    def rotations(self) -> torch.Tensor:
+        """[A + 1, A] long: ``out[b, r] = beats^r(b)``, rotation r of a reply b (the in-match experts'
+        second-guessing); the last row, -1 throughout, stands for "no move"."""
+        beats = self.beats().tolist()
+        out = torch.full((self.num_actions + 1, self.num_actions), -1, dtype=torch.long)
+        for b in range(self.num_actions):
+            y = b
+            for r in range(self.num_actions):
+                out[b, r], y = y, beats[y]
+        return out
+
     def move_index(self, name: str | int) -> int:
         """A move by index or (case-insensitive) name, checked."""
         if isinstance(name, int) or str(name).isdigit():

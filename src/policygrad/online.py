@@ -159,13 +159,7 @@ class OnlineAgent:
         beats = self.game.beats().tolist()
         self.beats = np.array(beats + [-1])  # beats[-1] = -1: no prediction stays none
         # orbit[b, r] = beats^r(b): rotation r of the reply b to a prediction; the last row (b = -1) has no move
-        orbit = np.full((a + 1, a), -1, dtype=np.int64)
-        for b in range(a):
-            y = b
-            for r in range(a):
-                orbit[b, r] = y
-                y = beats[y]
-        self.orbit = orbit
+        self.orbit = self.game.rotations().numpy()
         self.count_replies = bool(count_replies)
         # one-hot rows of the moves, the last row (move -1) uniform
         self.onehot = np.vstack([np.eye(a), np.full((1, a), 1.0 / a)])
