@@ -11,7 +11,8 @@ import torch
 
 from policygrad.expert_agent import ExpertAgent, expert_meta_player
 from policygrad.expert_policy import ExpertMixturePolicy, expert_onehots
-from policygrad.expert_train import ExpertTrainConfig, ExpertTrainer, advantages, load_expert, play, random_population, random_spec, save_expert
+from policygrad.checkpoint import FORMAT, VERSION
+from policygrad.expert_train import EXPERT_KIND, ExpertTrainConfig, ExpertTrainer, advantages, load_expert, play, random_population, random_spec, save_expert
 from policygrad.experts import ExpertFeatures
 from policygrad.online import OnlineAgent
 from policygrad.opponents import make_opponent
@@ -158,9 +159,12 @@ def test_agent_plays_its_policy_and_round_trips_through_a_file(tmp_path):
         np.testing.assert_allclose(agent.last_probs, loaded(moves, feats, glob).exp()[0].tolist(), atol=1e-6)
         last = t % 3
         features.update(torch.tensor([move]), torch.tensor([last]))
-    torch.save({"kind": "policy"}, str(tmp_path / "other.pt"))
+    torch.save({"format": FORMAT, "version": VERSION, "kind": "policy"}, str(tmp_path / "other.pt"))
     with pytest.raises(ValueError, match="is not an expert-mixture checkpoint"):
         load_expert(str(tmp_path / "other.pt"))
+    torch.save({"kind": EXPERT_KIND}, str(tmp_path / "untagged.pt"))
+    with pytest.raises(ValueError, match="not a policygrad checkpoint"):
+        load_expert(str(tmp_path / "untagged.pt"))
 
 
 def test_the_shipped_agent_loads_and_exploits_a_cycle_and_falls_back_against_the_mind_reader():

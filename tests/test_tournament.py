@@ -65,11 +65,11 @@ def test_players_resolve_names(tmp_path, monkeypatch):
     assert type(online).__name__ == "OnlineAgent" and online.act() in (0, 1, 2)
     with monkeypatch.context() as m:
         m.chdir(tmp_path)  # the meta agent ships inside the package: it loads from any folder
-        meta = make_player("meta")
+        meta = make_player("meta-gru")
         meta.reset(0)
         assert meta.act() in (0, 1, 2) and abs(sum(meta.last_probs) - 1) < 1e-6
         assert isinstance(meta.policy, SafePolicy) and meta.policy.epsilon == META_SAFETY  # played safely
-        raw = make_player("meta-raw")
+        raw = make_player("meta-gru-raw")
         assert not isinstance(raw.policy, SafePolicy) and raw.policy is not meta.policy.policy
     assert split_names("uniform,markov:order=2,decay=0.9,mixed:probs=0.5,0.3,0.2,beat-last") == [
         "uniform", "markov:order=2,decay=0.9", "mixed:probs=0.5,0.3,0.2", "beat-last"

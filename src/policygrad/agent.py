@@ -5,7 +5,7 @@ A *player* is anything that plays one match move by move (the :class:`Player` pr
 distribution it drew the move from. The tournament, ``play`` and ``export`` take players by name
 through :func:`make_player`, which resolves:
 
-* a name of :data:`PLAYERS` (``uniform``, ``online``, ``meta``, ``meta-raw``, ``expert-meta``; colleagues add theirs:
+* a name of :data:`PLAYERS` (``uniform``, ``online``, ``meta``, ``meta-raw``, ``meta-gru``, ``meta-gru-raw``; colleagues add theirs:
   ``PLAYERS["mine"] = factory``, a callable ``factory(game) -> player``, or a ``"module:attribute"``
   string imported on first use);
 * a checkpoint file or run directory (:meth:`Agent.load`, any kind of :mod:`policygrad.checkpoint`);
@@ -28,8 +28,9 @@ from typing import Any, Callable, Protocol
 import torch
 
 from . import encoding
-from .checkpoint import load_trained
-from .expert_agent import expert_meta_player
+from .checkpoint import load_checkpoint, load_trained
+from .expert_agent import ExpertAgent, expert_meta_player
+from .expert_train import EXPERT_KIND
 from .games import Game, make_game
 from .online import OnlineAgent
 from .opponents import EXTERNAL, REGISTRY, make_opponent
@@ -59,12 +60,17 @@ class Agent:
         self.reset()
 
     @classmethod
-    def load(cls, path: str, safety: float | None = None) -> "Agent":
-        """The agent of a checkpoint written by ``policygrad train`` (or a baseline of ``policygrad compare``).
+    def load(cls, path: str, safety: float | None = None) -> "Agent | ExpertAgent":
+        """The agent of a checkpoint written by ``policygrad train`` (or a baseline of ``policygrad compare``), or
+        an :class:`~policygrad.expert_agent.ExpertAgent` for an expert-mixture file (``policygrad.expert_train``, the shipped ``meta``).
 
         ``safety``: play it through :class:`policygrad.safety.SafePolicy` with a budget of that many
         points (the expected score of any match is then at least ``-safety``); None plays it as trained.
         """
+        if os.path.isfile(os.path.join(path, "expert.pt")):  # a run directory of benchmarks/expert_meta.py train
+            path = os.path.join(path, "expert.pt")
+        if load_checkpoint(path).get("kind") == EXPERT_KIND:  # the expert-mixture agent (`meta`) plays its own history
+            return ExpertAgent.load(path, safety=safety)
         trained = load_trained(path)
         policy, name = trained.policy, trained.name
         if safety is not None:
@@ -167,9 +173,10 @@ def _meta_agent(game: Game, safety: float | None = META_SAFETY):
 PLAYERS: dict[str, Callable[..., Any] | str] = {
     "uniform": lambda game="rps": OpponentPlayer("mixed", game),
     "online": OnlineAgent,
-    "meta": _meta_agent,
-    "meta-raw": lambda game="rps": _meta_agent(game, safety=None),  # the same GRU as trained, unguarded
-    "expert-meta": expert_meta_player,  # a network trained by policy gradient to weigh online's predictors (docs/expert-meta.md)
+    "meta": expert_meta_player,  # a network trained by policy gradient to weigh online's predictors, played safely (docs/expert-meta.md)
+    "meta-raw": lambda game="rps": expert_meta_player(game, safety=None),  # the same network as trained, unguarded
+    "meta-gru": _meta_agent,  # the earlier GRU (agents/meta.toml), played safely
+    "meta-gru-raw": lambda game="rps": _meta_agent(game, safety=None),  # the same GRU as trained, unguarded
 }
 
 

@@ -44,6 +44,7 @@ from typing import Callable
 
 import torch
 
+from .checkpoint import FORMAT, VERSION, game_record, load_checkpoint
 from .engine import Engine
 from .estimators import discounted_returns, entropy_bonus, leave_one_out_mean, surrogate
 from .expert_policy import ExpertMixturePolicy
@@ -357,6 +358,9 @@ class ExpertTrainer:
 def save_expert(path: str, policy: ExpertMixturePolicy, config: ExpertTrainConfig, iteration: int) -> str:
     """Write the policy's weights and recipe (atomic; loads with ``weights_only=True``)."""
     payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "game": game_record(make_game(config.game)),
         "kind": EXPERT_KIND,
         "config": config.to_dict(),
         "iteration": iteration,
@@ -367,12 +371,10 @@ def save_expert(path: str, policy: ExpertMixturePolicy, config: ExpertTrainConfi
 
 
 def load_expert(path: str) -> tuple[ExpertMixturePolicy, ExpertTrainConfig]:
-    """The policy and recipe of a file written by :func:`save_expert`."""
-    data = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(data, dict) or data.get("kind") != EXPERT_KIND:
-        raise ValueError(
-            f"{path} is not an expert-mixture checkpoint (its kind is {data.get('kind') if isinstance(data, dict) else type(data).__name__!r}; allowed: {EXPERT_KIND!r})"
-        )
+    """The policy and recipe of a file written by :func:`save_expert` (or a run directory holding ``expert.pt``)."""
+    data = load_checkpoint(os.path.join(path, "expert.pt") if os.path.isdir(path) else path)
+    if data.get("kind") != EXPERT_KIND:
+        raise ValueError(f"{path} is not an expert-mixture checkpoint (its kind is {data.get('kind')!r}; allowed: {EXPERT_KIND!r})")
     shape = data["shape"]
     policy = ExpertMixturePolicy(shape["num_features"], shape["num_global"], shape["num_actions"], shape["hidden"])
     policy.load_state_dict(data["policy"])

@@ -23,11 +23,14 @@ when it is read, it falls back to the equilibrium. This is Ganzfried and Sandhol
 have won in expectation" (Safe Opponent Exploitation, 2015), applied each round.
 
 The wrapper needs the opponent's last move, which it reads from the observation's newest pair
-(a context of at least one round).
+(a context of at least one round). :class:`SafeBudget` is the same rule for a player that holds
+its own history and probabilities (:class:`policygrad.expert_agent.ExpertAgent`), one match at a
+time, in NumPy (so that an exported Kaggle file carries it verbatim).
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -35,7 +38,7 @@ from . import encoding
 from .equilibrium import nash_equilibrium
 from .games import Game, make_game
 
-__all__ = ["SafePolicy"]
+__all__ = ["SafePolicy", "SafeBudget"]
 
 
 class SafePolicy(nn.Module):
@@ -105,3 +108,38 @@ class SafePolicy(nn.Module):
     def budget(self, hidden: torch.Tensor) -> torch.Tensor:
         """[N] the budget B_t carried in ``hidden`` (before this round's update)."""
         return hidden[0, :, self._h]
+
+
+class SafeBudget:
+    """The budget rule of :class:`SafePolicy` for one match of a player, in NumPy: ``mix(p)`` each round, ``observe(o)`` after it.
+
+    Args:
+        payoff_AA: M, the row player's payoff (an antisymmetric game: value 0).
+        sigma_A: the equilibrium sigma* it falls back to.
+        epsilon: the points a match may risk (>= 0, finite).
+    """
+
+    def __init__(self, payoff_AA, sigma_A, epsilon: float = 10.0) -> None:
+        if not isinstance(epsilon, (int, float)) or isinstance(epsilon, bool) or not 0 <= epsilon < float("inf"):
+            raise ValueError(f"epsilon, the points a match may risk, must be a finite number >= 0, got {epsilon!r}")
+        self.payoff = np.asarray(payoff_AA, dtype=np.float64)
+        self.sigma = np.asarray(sigma_A, dtype=np.float64)
+        self.epsilon = float(epsilon)
+        self.reset()
+
+    def reset(self) -> None:
+        """A new match: B_1 = epsilon, nothing played yet."""
+        self.budget, self.last_q = self.epsilon, None
+
+    def mix(self, p_A) -> np.ndarray:
+        """q_t = lambda_t p_t + (1 - lambda_t) sigma*, lambda_t = min(1, B_t / risk(p_t)): what to play this round."""
+        p = np.asarray(p_A, dtype=np.float64)
+        risk = max(0.0, -float((p @ self.payoff).min()))  # what a best reply takes this round
+        lam = 1.0 if risk <= self.budget else self.budget / risk
+        self.last_q = lam * p + (1.0 - lam) * self.sigma
+        return self.last_q
+
+    def observe(self, opponent_move: int) -> None:
+        """B_{t+1} = B_t + q_t^T M[:, o_t], the expected reward of the mixture played against the move the opponent made."""
+        if self.last_q is not None:
+            self.budget = max(0.0, self.budget + float(self.last_q @ self.payoff[:, opponent_move]))
