@@ -129,15 +129,17 @@ class SafeBudget:
 
     def reset(self) -> None:
         """A new match: B_1 = epsilon, nothing played yet."""
-        self.budget, self.last_q = self.epsilon, None
+        self.budget = self.epsilon
+        self.last_q: np.ndarray | None = None
 
     def mix(self, p_A) -> np.ndarray:
         """q_t = lambda_t p_t + (1 - lambda_t) sigma*, lambda_t = min(1, B_t / risk(p_t)): what to play this round."""
         p = np.asarray(p_A, dtype=np.float64)
         risk = max(0.0, -float((p @ self.payoff).min()))  # what a best reply takes this round
         lam = 1.0 if risk <= self.budget else self.budget / risk
-        self.last_q = lam * p + (1.0 - lam) * self.sigma
-        return self.last_q
+        q = lam * p + (1.0 - lam) * self.sigma
+        self.last_q = q
+        return q
 
     def observe(self, opponent_move: int) -> None:
         """B_{t+1} = B_t + q_t^T M[:, o_t], the expected reward of the mixture played against the move the opponent made."""
