@@ -55,7 +55,7 @@ def test_features_equal_online_agents_experts_match_by_match():
             r = np.where(moves[i].numpy() >= 0, col[moves[i].clamp(min=0).numpy()], col.mean())
             avg[i] = horizons * avg[i] + (1 - horizons) * r[:, None]
             own[i] = horizons * own[i] + (1 - horizons) * col[mine[i, t]]
-            agent._push(int(mine[i, t]), int(theirs[i, t]))
+            agent.predictors.push(int(mine[i, t]), int(theirs[i, t]))
         features.update(torch.from_numpy(mine[:, t]), torch.from_numpy(theirs[:, t]))
     assert (moves >= 0).float().mean() > 0.8  # late in the match most experts have a move (not a vacuous comparison)
 

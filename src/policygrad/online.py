@@ -17,6 +17,8 @@ the agent's moves and the pairs of both:
   A constant strategies).
 
 An expert without a prediction yet (an empty context) plays uniformly.
+The predictors of one match are :class:`policygrad.predictors.Predictors` (NumPy only, shared with the
+expert-mixture agent and carried as source by an exported Kaggle file).
 
 **First layer: K scorers.** Each scorer k is a softmax policy over the J experts,
 pi_k(j) = exp(theta_kj) / sum_i exp(theta_ki), which plays p_k(a) = sum_j pi_k(j) 1[m_j = a].
@@ -56,10 +58,9 @@ from typing import Sequence
 import numpy as np
 
 from .games import make_game
+from .predictors import Predictors, draw
 
 __all__ = ["OnlineAgent"]
-
-MAX_ROWS = 1 << 16  # an n-gram table of one sequence holds at most this many contexts (orders capped)
 
 
 def _floats(value, what: str) -> tuple[float, ...]:
@@ -81,19 +82,6 @@ def _mirror_step(logits: np.ndarray, probs: np.ndarray, rewards: np.ndarray, lr,
     pi_j (see the module's docstring). ``logits``/``probs`` [..., J], ``rewards`` [J]."""
     baseline = (probs @ rewards)[..., None]
     return decay * logits + lr * (rewards - baseline)
-
-
-def _match_positions(s: str, longest: int) -> list[int]:
-    """out[l - 1]: where the latest earlier occurrence of the last l symbols of ``s`` starts (one
-    followed by a symbol), for l = 1 .. the longest such repeat up to ``longest``."""
-    n = len(s)
-    out: list[int] = []
-    for length in range(1, min(longest, n - 1) + 1):
-        pos = s.rfind(s[n - length :], 0, n - 1)
-        if pos < 0:
-            break
-        out.append(pos)
-    return out
 
 
 class OnlineAgent:
@@ -141,90 +129,33 @@ class OnlineAgent:
             raise ValueError(f"safety_lr must be > 0, got {safety_lr}")
         if not all(0 <= d < 1 for d in decays + (meta_decay, safety_decay)):
             raise ValueError(f"decay must be in [0, 1), got {decays}, meta_decay {meta_decay} and safety_decay {safety_decay}")
-        if not all(0 < d <= 1 for d in count_decays) or not count_decays:
-            raise ValueError(f"count_decays must be in (0, 1], got {tuple(count_decays)}")
-        if not all(int(n) >= 1 for n in match_lengths):
-            raise ValueError(f"match_lengths must be >= 1, got {tuple(match_lengths)}")
-        if int(orders) < 0:
-            raise ValueError(f"orders must be >= 0, got {orders}")
         self.game = make_game(game)
         self.name = name
-        self.payoff = self.game.payoff.numpy().astype(np.float64)
+        self.payoff = np.asarray(self.game.payoff, dtype=np.float64)  # np.asarray, not .numpy(): an exported file passes NumPy arrays
         a = self.game.num_actions
         self.lr, self.decay = np.array(lrs), np.array(decays)
         self.meta_lr, self.meta_decay = float(meta_lr), float(meta_decay)
         self.safety_lr, self.safety_decay = float(safety_lr), float(safety_decay)
-        self.match_lengths = tuple(sorted({int(n) for n in match_lengths}))
-        self.count_decays = np.array(count_decays, dtype=np.float64)
-        beats = self.game.beats().tolist()
-        self.beats = np.array(beats + [-1])  # beats[-1] = -1: no prediction stays none
-        # orbit[b, r] = beats^r(b): rotation r of the reply b to a prediction; the last row (b = -1) has no move
-        self.orbit = self.game.rotations().numpy()
-        self.count_replies = bool(count_replies)
+        # the predictors; orbit[b, r] = beats^r(b): rotation r of the reply b to a prediction, the last row (b = -1) no move
+        self.predictors = Predictors(
+            self.payoff, np.asarray(self.game.beats()), np.asarray(self.game.rotations()), match_lengths, orders, count_decays, count_replies
+        )
+        self.orbit = self.predictors.orbit
         # one-hot rows of the moves, the last row (move -1) uniform
         self.onehot = np.vstack([np.eye(a), np.full((1, a), 1.0 / a)])
-        # n-gram tables: for the opponent's, the agent's and the pair sequence, orders 1..n with at most MAX_ROWS contexts
-        self.tables: list[tuple[int, int, int, int]] = [(0, 0, 1, 0)]  # (sequence, order, base, offset); order 0 = frequencies
-        offset = 1
-        for seq, base in ((0, a), (1, a), (2, a * a)):
-            for n in range(1, int(orders) + 1):
-                if base**n > MAX_ROWS:
-                    break
-                self.tables.append((seq, n, base, offset))
-                offset += base**n
-        self.num_rows = offset  # + one spare row that stands for a context not seen yet
         self.reset()
 
     # -- predictions ------------------------------------------------------------------------------
 
-    def _context_rows(self) -> np.ndarray:
-        """The row of each n-gram table for the current context (the spare row while too short)."""
-        t = len(self.theirs)
-        seqs = (self.theirs, self.mine, self.pair_moves)
-        rows = []
-        for seq, n, base, offset in self.tables:
-            if n > t:
-                rows.append(self.num_rows)
-                continue
-            s = seqs[seq]
-            code = 0
-            for i in range(1, n + 1):
-                code = code * base + s[-i]
-            rows.append(offset + code)
-        return np.array(rows, dtype=np.int64)
-
     def predictions(self) -> np.ndarray:
-        """[P] each predictor's reply (its rotation 0; -1: no prediction yet): the best reply to the
-        opponent's predicted next move, or to its predicted reply to the agent's predicted next move."""
-        a = self.game.num_actions
-        beats = self.beats
-        self.rows = self._context_rows()
-        counts = self.counts[:, self.rows, :]  # [D, tables, 2A]: the next moves seen after each context
-        theirs, mine = counts[..., :a], counts[..., a:]
-        if self.count_replies:
-            # the best reply to the counted distribution of the opponent's next move; to the agent's, the
-            # opponent's best reply o (argmax of -c M) and the agent's best reply to that
-            reply_theirs = (theirs @ self.payoff.T).argmax(-1)
-            reply_mine = beats[(-(mine @ self.payoff)).argmax(-1)]
-        else:
-            reply_theirs, reply_mine = beats[theirs.argmax(-1)], beats[beats[mine.argmax(-1)]]
-        reply_theirs = np.where(theirs.max(-1) > 0, reply_theirs, -1).ravel()
-        reply_mine = np.where(mine.max(-1) > 0, reply_mine, -1).ravel()
-        hist = []  # predicted next moves: the opponent's, and the opponent's reply to the agent's
-        for s in (self.s_pairs, self.s_theirs, self.s_mine):
-            found = _match_positions(s, self.match_lengths[-1])
-            for cap in self.match_lengths:
-                if found:
-                    length = min(cap, len(found))
-                    nxt = found[length - 1] + length
-                    hist += [self.theirs[nxt], beats[self.mine[nxt]]]
-                else:
-                    hist += [-1, -1]
-        last = [self.theirs[-1], beats[self.mine[-1]]] if self.theirs else [-1, -1]
-        points = beats[np.array(hist + last, dtype=np.int64)]
-        return np.concatenate([reply_theirs, reply_mine, points, [0]])
+        """[P] each predictor's reply this round (its rotation 0; -1: no prediction yet): :meth:`policygrad.predictors.Predictors.predictions`."""
+        return self.predictors.predictions()
 
     # -- play ---------------------------------------------------------------------------------------
+
+    @property
+    def num_predictors(self) -> int:
+        return self.predictors.num_predictors
 
     @property
     def num_experts(self) -> int:
@@ -236,14 +167,8 @@ class OnlineAgent:
 
     def reset(self, seed: int | None = None) -> None:
         """Start a new match (every logit at zero: all experts, and all second-layer options, equally likely)."""
-        a = self.game.num_actions
         self.rng = np.random.default_rng(seed)
-        self.theirs: list[int] = []
-        self.mine: list[int] = []
-        self.pair_moves: list[int] = []
-        self.s_theirs = self.s_mine = self.s_pairs = ""
-        self.counts = np.zeros((len(self.count_decays), self.num_rows + 1, 2 * a))
-        self.num_predictors = len(self.predictions())
+        self.predictors.reset()
         self.theta = np.zeros((len(self.lr), self.num_experts))
         self.phi = np.zeros(self.num_options)
         self.psi = np.zeros(2)
@@ -264,8 +189,8 @@ class OnlineAgent:
                 raise ValueError(f"last_opponent_move must be a move in 0..{a - 1} after round 1, got {last_opponent_move!r}")
             o = int(last_opponent_move)
             self._learn(o)
-            self._push(self.my_last, o)
-        moves = self.orbit[self.predictions()].ravel()  # [J]
+            self.predictors.push(self.my_last, o)
+        moves = self.predictors.expert_moves()  # [J]
         experts = self.onehot[moves]  # [J, A]
         pi = _softmax(self.theta)  # [K, J]
         # the second layer's options: each scorer's mixture, each scorer's top expert, uniform
@@ -277,7 +202,7 @@ class OnlineAgent:
         probs /= probs.sum()
         self.experts, self.pi, self.options, self.weights, self.mixture, self.safety = experts, pi, options, weights, mixture, safety
         self.last_probs = probs.tolist()
-        move = min(int(np.searchsorted(np.cumsum(probs), self.rng.random(), side="right")), a - 1)
+        move = draw(probs, self.rng)
         self.my_last = move
         return move
 
@@ -291,21 +216,6 @@ class OnlineAgent:
         self.psi = _mirror_step(self.psi, self.safety, r_safe, self.safety_lr, self.safety_decay)
         if not (np.isfinite(self.theta).all() and np.isfinite(self.phi).all() and np.isfinite(self.psi).all()):  # pragma: no cover - bounded by construction
             raise FloatingPointError("online agent logits became non-finite")
-
-    def _push(self, me: int, them: int) -> None:
-        a = self.game.num_actions
-        rows = self.rows  # the contexts this round's moves followed
-        c = self.counts
-        c[:, rows, :] *= self.count_decays[:, None, None]
-        c[:, rows, them] += 1.0
-        c[:, rows, a + me] += 1.0
-        c[:, self.num_rows, :] = 0.0  # the spare row stays empty
-        self.theirs.append(them)
-        self.mine.append(me)
-        self.pair_moves.append(me * a + them)
-        self.s_theirs += chr(48 + them)
-        self.s_mine += chr(48 + me)
-        self.s_pairs += chr(48 + me * a + them)
 
     def bound(self) -> float:
         """The largest logit magnitude the updates can reach: max over the layers of lr * 2 max|M| / (1 - decay)."""

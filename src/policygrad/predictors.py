@@ -1,0 +1,186 @@
+"""The in-match predictors of :class:`policygrad.online.OnlineAgent` for one match, and the draw of a move, in NumPy.
+
+Legend: A actions, P predictors, J = P * A experts, D count decays, K n-gram tables, C match lengths.
+
+This module imports nothing but NumPy, so that an exported Kaggle agent (:mod:`policygrad.export`) can
+carry its source as it is: the file plays with the very code the library plays with. The game comes in
+as arrays (``payoff``, ``beats``, ``orbit``, from :class:`policygrad.games.Game`).
+
+A *predictor* reads three sequences of the match, the opponent's moves, the agent's moves and the
+pairs of both, and proposes a reply (rotation 0 of its experts; rotation r plays beats^r of it):
+
+* n-grams of orders 0 (frequencies) to 5 over each sequence, counted with each decay d of
+  ``count_decays`` per occurrence of the context (the count of move x after the current context is
+  c(x) = sum_{s < t, ctx_s = ctx_t} d^(occurrences of ctx_t after s) 1[x_s = x]): the reply to the
+  opponent's most frequent next move, and to the opponent's reply to the agent's most frequent next move;
+* the longest earlier repeat (up to each of ``match_lengths``) of each sequence's recent end: the
+  moves that followed it, replied to the same way;
+* the last moves, and a constant move.
+
+A predictor without a prediction yet (a context not seen, no repeat) proposes -1: its experts play
+uniformly. :mod:`policygrad.experts` computes the same predictors for N matches at once in torch
+(tested equal, match by match).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+__all__ = ["Predictors", "draw", "MAX_ROWS"]
+
+MAX_ROWS = 1 << 16  # an n-gram table of one sequence holds at most this many contexts (orders capped)
+
+
+def draw(probs_A: np.ndarray, rng: np.random.Generator) -> int:
+    """One move drawn from ``probs_A`` with ``rng``: the searchsorted of the cumulative sum at one uniform draw."""
+    return min(int(np.searchsorted(np.cumsum(probs_A), rng.random(), side="right")), len(probs_A) - 1)
+
+
+def _match_positions(s: str, longest: int) -> list[int]:
+    """out[l - 1]: where the latest earlier occurrence of the last l symbols of ``s`` starts (one
+    followed by a symbol), for l = 1 .. the longest such repeat up to ``longest``."""
+    n = len(s)
+    out: list[int] = []
+    for length in range(1, min(longest, n - 1) + 1):
+        pos = s.rfind(s[n - length :], 0, n - 1)
+        if pos < 0:
+            break
+        out.append(pos)
+    return out
+
+
+class Predictors:
+    """Online's predictors of one match: ``reset()``; each round ``predictions()`` (or ``expert_moves()``), then ``push(me, them)``.
+
+    Args:
+        payoff: [A, A] M[a, o], the agent's payoff.
+        beats: [A] beats[x], the move that beats x.
+        orbit: [A + 1, A] orbit[b, r] = beats^r(b); its last row (no move) all -1 (:meth:`policygrad.games.Game.rotations`).
+        match_lengths: the maximal lengths of the history matches.
+        orders: the highest n-gram order (capped per sequence so a table has at most ``MAX_ROWS`` contexts).
+        count_decays: how much of an n-gram count survives each new occurrence of its context.
+        count_replies: an n-gram predictor replies with the best response to its counted distribution
+            instead of beating the most frequent move.
+    """
+
+    def __init__(
+        self,
+        payoff: np.ndarray,
+        beats: np.ndarray,
+        orbit: np.ndarray,
+        match_lengths: Sequence[int] = (3, 8, 24),
+        orders: int = 5,
+        count_decays: Sequence[float] = (1.0, 0.9, 0.6),
+        count_replies: bool = False,
+    ) -> None:
+        if not all(0 < d <= 1 for d in count_decays) or not count_decays:
+            raise ValueError(f"count_decays must be in (0, 1], got {tuple(count_decays)}")
+        if not all(int(n) >= 1 for n in match_lengths):
+            raise ValueError(f"match_lengths must be >= 1, got {tuple(match_lengths)}")
+        if int(orders) < 0:
+            raise ValueError(f"orders must be >= 0, got {orders}")
+        self.payoff = np.asarray(payoff, dtype=np.float64)
+        a = self.payoff.shape[0]
+        self.num_actions = a
+        self.beats = np.append(np.asarray(beats, dtype=np.int64), -1)  # beats[-1] = -1: no prediction stays none
+        self.orbit = np.asarray(orbit, dtype=np.int64)
+        self.match_lengths = tuple(sorted({int(n) for n in match_lengths}))
+        self.count_decays = np.array(count_decays, dtype=np.float64)
+        self.count_replies = bool(count_replies)
+        # n-gram tables: for the opponent's, the agent's and the pair sequence, orders 1..n with at most MAX_ROWS contexts
+        self.tables: list[tuple[int, int, int, int]] = [(0, 0, 1, 0)]  # (sequence, order, base, offset); order 0 = frequencies
+        offset = 1
+        for seq, base in ((0, a), (1, a), (2, a * a)):
+            for n in range(1, int(orders) + 1):
+                if base**n > MAX_ROWS:
+                    break
+                self.tables.append((seq, n, base, offset))
+                offset += base**n
+        self.num_rows = offset  # + one spare row that stands for a context not seen yet
+        self.reset()
+
+    @property
+    def num_predictors(self) -> int:
+        """P: the n-gram replies (both sides, every decay and table), the repeats, the last moves, the constant."""
+        return 2 * len(self.count_decays) * len(self.tables) + 6 * len(self.match_lengths) + 2 + 1
+
+    def reset(self) -> None:
+        """Start a new match: no history, every count zero."""
+        self.theirs: list[int] = []
+        self.mine: list[int] = []
+        self.pair_moves: list[int] = []
+        self.s_theirs = self.s_mine = self.s_pairs = ""
+        self.counts = np.zeros((len(self.count_decays), self.num_rows + 1, 2 * self.num_actions))  # [D, rows + 1, 2A]
+        self.rows: np.ndarray | None = None
+
+    def _context_rows(self) -> np.ndarray:
+        """The row of each n-gram table for the current context (the spare row while too short)."""
+        t = len(self.theirs)
+        seqs = (self.theirs, self.mine, self.pair_moves)
+        rows = []
+        for seq, n, base, offset in self.tables:
+            if n > t:
+                rows.append(self.num_rows)
+                continue
+            s = seqs[seq]
+            code = 0
+            for i in range(1, n + 1):
+                code = code * base + s[-i]
+            rows.append(offset + code)
+        return np.array(rows, dtype=np.int64)
+
+    def predictions(self) -> np.ndarray:
+        """[P] each predictor's reply (its rotation 0; -1: no prediction yet): the best reply to the
+        opponent's predicted next move, or to its predicted reply to the agent's predicted next move."""
+        a = self.num_actions
+        beats = self.beats
+        self.rows = self._context_rows()
+        counts = self.counts[:, self.rows, :]  # [D, tables, 2A]: the next moves seen after each context
+        theirs, mine = counts[..., :a], counts[..., a:]
+        if self.count_replies:
+            # the best reply to the counted distribution of the opponent's next move; to the agent's, the
+            # opponent's best reply o (argmax of -c M) and the agent's best reply to that
+            reply_theirs = (theirs @ self.payoff.T).argmax(-1)
+            reply_mine = beats[(-(mine @ self.payoff)).argmax(-1)]
+        else:
+            reply_theirs, reply_mine = beats[theirs.argmax(-1)], beats[beats[mine.argmax(-1)]]
+        reply_theirs = np.where(theirs.max(-1) > 0, reply_theirs, -1).ravel()
+        reply_mine = np.where(mine.max(-1) > 0, reply_mine, -1).ravel()
+        hist = []  # predicted next moves: the opponent's, and the opponent's reply to the agent's
+        for s in (self.s_pairs, self.s_theirs, self.s_mine):
+            found = _match_positions(s, self.match_lengths[-1])
+            for cap in self.match_lengths:
+                if found:
+                    length = min(cap, len(found))
+                    nxt = found[length - 1] + length
+                    hist += [self.theirs[nxt], beats[self.mine[nxt]]]
+                else:
+                    hist += [-1, -1]
+        last = [self.theirs[-1], beats[self.mine[-1]]] if self.theirs else [-1, -1]
+        points = beats[np.array(hist + last, dtype=np.int64)]
+        return np.concatenate([reply_theirs, reply_mine, points, [0]])
+
+    def expert_moves(self) -> np.ndarray:
+        """[J] each expert's move this round (-1: none), expert j = predictor j // A, rotation j % A."""
+        return self.orbit[self.predictions()].ravel()
+
+    def push(self, me: int, them: int) -> None:
+        """Record the round just played (after :meth:`predictions`, whose contexts this round's moves followed)."""
+        if self.rows is None:
+            raise RuntimeError("call predictions() before push(): the contexts of this round are not known yet")
+        a = self.num_actions
+        rows = self.rows
+        c = self.counts
+        c[:, rows, :] *= self.count_decays[:, None, None]
+        c[:, rows, them] += 1.0
+        c[:, rows, a + me] += 1.0
+        c[:, self.num_rows, :] = 0.0  # the spare row stays empty
+        self.theirs.append(them)
+        self.mine.append(me)
+        self.pair_moves.append(me * a + them)
+        self.s_theirs += chr(48 + them)
+        self.s_mine += chr(48 + me)
+        self.s_pairs += chr(48 + me * a + them)
+        self.rows = None
