@@ -13,9 +13,12 @@ from policygrad.expert_agent import ExpertAgent, expert_meta_player
 from policygrad.expert_policy import ExpertMixturePolicy, expert_onehots
 from policygrad.checkpoint import FORMAT, VERSION
 from policygrad.expert_train import EXPERT_KIND, ExpertTrainConfig, ExpertTrainer, advantages, load_expert, play, random_population, random_spec, save_expert
-from policygrad.experts import ExpertFeatures
+from policygrad.expert_match import ExpertScores
+from policygrad.experts import EVIDENCE_DECAY, HORIZONS, ExpertFeatures
+from policygrad.games import make_game
 from policygrad.online import OnlineAgent
 from policygrad.opponents import make_opponent
+from policygrad.predictors import Predictors
 from policygrad.stats import mean_se
 
 
@@ -58,6 +61,27 @@ def test_features_equal_online_agents_experts_match_by_match():
             agent.predictors.push(int(mine[i, t]), int(theirs[i, t]))
         features.update(torch.from_numpy(mine[:, t]), torch.from_numpy(theirs[:, t]))
     assert (moves >= 0).float().mean() > 0.8  # late in the match most experts have a move (not a vacuous comparison)
+
+
+def test_numpy_features_of_one_match_equal_the_batched_torch_features():
+    """expert_match.ExpertScores (NumPy, one match: what ExpertAgent and an exported Kaggle file play with) gives
+    ExpertFeatures' expert moves exactly and its features to float32 rounding, match by match, round by round."""
+    n, rounds = 2, 400
+    mine, theirs = _histories(n, rounds, 1)
+    features = ExpertFeatures(n, rounds)
+    game = make_game("rps")
+    scores = [ExpertScores(Predictors(game.payoff.numpy(), game.beats().numpy(), game.rotations().numpy()), HORIZONS, EVIDENCE_DECAY) for _ in range(n)]
+    worst = 0.0
+    for t in range(rounds):
+        moves, feats, glob = features.features()
+        for i, score in enumerate(scores):
+            m, f, g = score.features()
+            np.testing.assert_array_equal(m, moves[i].numpy(), err_msg=f"match {i}, round {t}")
+            worst = max(worst, float(np.abs(f - feats[i].double().numpy()).max()), float(np.abs(g - glob[i].double().numpy()).max()))
+            score.update(int(mine[i, t]), int(theirs[i, t]))
+        features.update(torch.from_numpy(mine[:, t]), torch.from_numpy(theirs[:, t]))
+    assert worst < 1e-5, worst
+    assert np.abs(glob[:, :-1].numpy()).max() > 0.1  # the averages moved away from zero: not a vacuous comparison
 
 
 def test_features_check_their_arguments_and_order():
@@ -149,7 +173,7 @@ def test_agent_plays_its_policy_and_round_trips_through_a_file(tmp_path):
     path = save_expert(str(tmp_path / "expert.pt"), policy, ExpertTrainConfig(hidden=8), 3)
     loaded, config = load_expert(path)
     assert config.hidden == 8
-    agent = ExpertAgent.load(path, max_rounds=50)
+    agent = ExpertAgent.load(path)
     agent.reset(7)
     features = ExpertFeatures(1, 50)
     last = None

@@ -31,7 +31,8 @@ FLOORS = {
     "policygrad.opponents.learning": 3, "policygrad.opponents.mix": 3, "policygrad.opponents.external": 3,
     "policygrad.opponents.whitebox": 3, "policygrad.opponents.best_response": 3,  # a deprecated shim over whitebox
     "policygrad.estimators": 3, "policygrad.safety": 3,
-    "policygrad.expert_policy": 2, "policygrad.experts": 3,  # the expert-mixture agent (issue 20)
+    "policygrad.expert_policy": 2, "policygrad.experts": 3, "policygrad.expert_population": 1,  # the expert-mixture agent (issue 20)
+    "policygrad.predictors": 3, "policygrad.expert_match": 3,  # NumPy only: online's predictors and the expert agent's one match (an exported Kaggle file carries their source)
     # 4 assembly
     "policygrad.opponents.registry": 4, "policygrad.opponents": 4, "policygrad.engine": 4, "policygrad.config": 4,
     "policygrad.optimum": 4,

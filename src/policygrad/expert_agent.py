@@ -1,9 +1,12 @@
 """The expert-mixture policy as a player of one match, move by move (the :class:`policygrad.agent.Player` protocol).
 
-:class:`ExpertAgent` keeps the match's history in an :class:`~policygrad.experts.ExpertFeatures`
-of one match and plays pi(a | s; theta) of a trained :class:`~policygrad.expert_policy.ExpertMixturePolicy`
-(:mod:`policygrad.expert_train`). The shipped one is :func:`expert_meta_player`; register it (or another file's) for a tournament
-at run time: ``PLAYERS["expert-meta"] = "policygrad.expert_agent:expert_meta_player"``, or
+:class:`ExpertAgent` plays pi(a | s; theta) of a trained :class:`~policygrad.expert_policy.ExpertMixturePolicy`
+(:mod:`policygrad.expert_train`) through the NumPy player of one match, :class:`policygrad.expert_match.ExpertPlayer`:
+the features of :class:`~policygrad.experts.ExpertFeatures` for one match, the network's forward in float64, the
+safe-play guard, and the draw from ``np.random.default_rng(seed)``; an exported Kaggle file (``policygrad export
+kaggle meta``) carries that same NumPy source, so its moves are the agent's.
+
+The shipped one is :func:`expert_meta_player`; register it (or another file's) for a tournament at run time: ``PLAYERS["expert-meta"] = "policygrad.expert_agent:expert_meta_player"``, or
 ``PLAYERS["mine"] = lambda game="rps": ExpertAgent.load(path, game)``.
 """
 
@@ -11,21 +14,28 @@ from __future__ import annotations
 
 import os
 
-import torch
-
 from .equilibrium import nash_equilibrium
+from .expert_match import ExpertPlayer, ExpertScores, MixtureNet
 from .expert_policy import ExpertMixturePolicy
 from .expert_train import load_expert
-from .experts import ExpertFeatures
+from .experts import EVIDENCE_DECAY, HORIZONS
 from .games import Game, make_game
+from .predictors import Predictors
 from .safety import SafeBudget
-from .tensors import sample
 
-__all__ = ["ExpertAgent", "MAX_MATCH_ROUNDS", "EXPERT_META_CHECKPOINT", "EXPERT_META_SAFETY", "expert_meta_player"]
-
-MAX_MATCH_ROUNDS = 100_000  # the longest match the agent's history is allocated for (a RoShamBo bot's longest)
+__all__ = ["ExpertAgent", "EXPERT_META_CHECKPOINT", "EXPERT_META_SAFETY", "expert_meta_player", "numpy_player"]
 EXPERT_META_CHECKPOINT = os.path.join(os.path.dirname(__file__), "data", "expert-meta.pt")  # agents/expert-meta.toml
 EXPERT_META_SAFETY = 10.0  # points a match may risk (policygrad.safety.SafeBudget): no opponent's expected take exceeds this
+
+
+def numpy_player(policy: ExpertMixturePolicy, game: Game, safety: float | None = None) -> ExpertPlayer:
+    """The NumPy player of one match of ``policy`` (its weights as float32, read in float64), guarded by
+    :class:`~policygrad.safety.SafeBudget` with ``safety`` points (None: unguarded)."""
+    payoff = game.payoff.double().numpy()
+    predictors = Predictors(payoff, game.beats().numpy(), game.rotations().numpy())  # ExpertFeatures' predictors (its defaults)
+    weights = {k: v.detach().float().numpy() for k, v in policy.state_dict().items()}  # float32, as an exported file embeds them
+    guard = None if safety is None else SafeBudget(payoff, nash_equilibrium(game).double().numpy(), safety)
+    return ExpertPlayer(ExpertScores(predictors, HORIZONS, EVIDENCE_DECAY), MixtureNet(weights), guard)
 
 
 class ExpertAgent:
@@ -34,58 +44,44 @@ class ExpertAgent:
     Args:
         policy: the trained policy.
         game: the game it plays.
-        max_rounds: the longest match it can play (its history is allocated for it).
         name: the player's name.
         safety: play through the safe-play guard with this budget of points (:class:`policygrad.safety.SafeBudget`:
             no opponent's expected take from a match exceeds it); None: the policy as trained, unguarded.
     """
 
-    def __init__(
-        self, policy: ExpertMixturePolicy, game: str | Game = "rps", max_rounds: int = 10_000, name: str = "expert-meta", safety: float | None = None
-    ) -> None:
-        if not isinstance(max_rounds, int) or isinstance(max_rounds, bool) or not 1 <= max_rounds <= MAX_MATCH_ROUNDS:
-            raise ValueError(f"max_rounds must be an integer in 1..{MAX_MATCH_ROUNDS}, got {max_rounds!r}")
+    def __init__(self, policy: ExpertMixturePolicy, game: str | Game = "rps", name: str = "expert-meta", safety: float | None = None) -> None:
         self.policy = policy.eval()
         self.game = make_game(game)
-        self.max_rounds, self.name = max_rounds, name
-        self.guard = None if safety is None else SafeBudget(self.game.payoff.double().numpy(), nash_equilibrium(self.game).double().numpy(), safety)
-        self.last_probs: list[float] | None = None
+        self.name = name
+        self.player = numpy_player(self.policy, self.game, safety)
+        self.guard = self.player.guard
         self.reset()
 
     @classmethod
-    def load(cls, path: str, game: str | Game = "rps", max_rounds: int = 10_000, safety: float | None = None) -> "ExpertAgent":
+    def load(cls, path: str, game: str | Game = "rps", safety: float | None = None) -> "ExpertAgent":
         """The agent of a file written by :func:`policygrad.expert_train.save_expert`."""
         policy, config = load_expert(path)
         g = make_game(game)
         if g.name != make_game(config.game).name:
             raise ValueError(f"{path} was trained on {config.game}, not {g.name}")
-        return cls(policy, g, max_rounds, safety=safety)
+        return cls(policy, g, safety=safety)
 
     def reset(self, seed: int | None = None) -> None:
-        """Start a new match (``seed`` seeds the agent's own draws)."""
-        self.generator = torch.Generator().manual_seed(0 if seed is None else int(seed))
-        self.features = ExpertFeatures(1, self.max_rounds, self.game)
-        self.my_last: int | None = None
-        self.last_probs = None
-        if self.guard is not None:
-            self.guard.reset()
+        """Start a new match (``seed`` seeds the agent's own draws; None: seed 0, as every library player)."""
+        self.player.reset(0 if seed is None else int(seed))
 
-    @torch.no_grad()
+    @property
+    def last_probs(self) -> list[float] | None:
+        """The probabilities of the last move drawn (after the guard)."""
+        return self.player.last_probs
+
+    @property
+    def my_last(self) -> int | None:
+        return self.player.my_last
+
     def act(self, last_opponent_move: int | None = None) -> int:
         """This round's move, given the opponent's move of the previous round (None in round 1)."""
-        a_num = self.game.num_actions
-        if self.my_last is not None:
-            if last_opponent_move is None or isinstance(last_opponent_move, bool) or not 0 <= int(last_opponent_move) < a_num:
-                raise ValueError(f"last_opponent_move must be a move in 0..{a_num - 1} after round 1, got {last_opponent_move!r}")
-            self.features.update(torch.tensor([self.my_last]), torch.tensor([int(last_opponent_move)]))
-            if self.guard is not None:
-                self.guard.observe(int(last_opponent_move))
-        probs = self.policy(*self.features.features()).exp()
-        if self.guard is not None:
-            probs = torch.from_numpy(self.guard.mix(probs[0].double().numpy())).to(probs.dtype)[None]
-        self.last_probs = probs[0].tolist()
-        self.my_last = int(sample(probs, self.generator)[0])
-        return self.my_last
+        return self.player.act(last_opponent_move)
 
 
 def expert_meta_player(game: str | Game = "rps", safety: float | None = EXPERT_META_SAFETY) -> ExpertAgent:
