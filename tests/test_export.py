@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from policygrad import Agent
+from policygrad.agent import make_player
 from policygrad.checkpoint import load_checkpoint, save_checkpoint
 from policygrad.cli import main
 from policygrad.config import TrainConfig
@@ -146,7 +147,7 @@ def test_cli_export(checkpoints, tmp_path, capsys):
     mod = _load(str(out), "exported_cli")
     assert mod.SEED == 2 and mod.POLICY == "tabular"
     assert main(["export", "kaggle", str(tmp_path / "nope.pt"), "-o", str(tmp_path / "x.py")]) == 2
-    assert "checkpoint not found" in capsys.readouterr().err
+    assert "'" + str(tmp_path / "nope.pt") + "' is neither an exportable player nor a checkpoint" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["export", "onnx", checkpoints["tabular"], "-o", str(out)])
 
@@ -177,6 +178,28 @@ def test_plays_the_kaggle_rps_environment(checkpoints, tmp_path, name):
         assert [s.status for s in steps[-1]] == ["DONE", "DONE"], (opponent, steps[-1])
         moves = [steps[i][1].observation.lastOpponentAction for i in range(1, steps_n)]
         assert all(isinstance(m, int) and 0 <= m < 3 for m in moves), (opponent, moves)
+
+
+@pytest.mark.parametrize("name", ["online", "meta"])
+def test_registered_players_play_the_kaggle_rps_environment_as_the_library_plays(tmp_path, name):
+    """The exported `online` and `meta` in the real environment against every built-in agent: every round played, and
+    the moves the environment recorded are the library player's own for the same seed and the same opponent moves."""
+    kaggle = _kaggle()
+    path = export_kaggle(name, str(tmp_path / "agent.py"), seed=5)
+    steps_n, payoff = 150, kaggle_payoff(3)
+    lib = make_player(name)
+    for opponent in BUILTIN:
+        env = kaggle.make("rps", configuration={"episodeSteps": steps_n})
+        steps = env.run([path, opponent])
+        assert len(steps) == steps_n and [s.status for s in steps[-1]] == ["DONE", "DONE"], (opponent, steps[-1])
+        mine = [steps[i][1].observation.lastOpponentAction for i in range(1, steps_n)]  # the file's move of round i - 1
+        theirs = [steps[i][0].observation.lastOpponentAction for i in range(1, steps_n)]
+        lib.reset(5)
+        assert [lib.act(None)] + [lib.act(o) for o in theirs[:-1]] == mine, opponent
+        score = sum(payoff[a, o] for a, o in zip(mine, theirs))
+        assert steps[-1][0].reward == score  # the environment scored the moves we replayed
+        if opponent in ("rock", "paper", "scissors", "copy_opponent"):  # exploitable: both players beat them soundly
+            assert score > 0.6 * steps_n, (opponent, score)
 
 
 def test_kaggle_environment_applies_the_moves(tmp_path, checkpoints):

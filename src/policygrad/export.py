@@ -1,10 +1,21 @@
-"""Export a trained policy as a self-contained agent file for Kaggle's Rock-Paper-Scissors environment.
+"""Export a trained policy or a registered player as a self-contained agent file for Kaggle's Rock-Paper-Scissors environment.
 
 Legend: A actions, K context rounds, F features, H hidden units.
 
-``kaggle_source(checkpoint)`` returns the text of one Python file that needs only NumPy (no torch,
+``kaggle_source(agent)`` returns the text of one Python file that needs only NumPy (no torch,
 no policygrad) and defines ``agent(observation, configuration)``, the entry point of the
-``rps`` environment of ``kaggle-environments``. The file reproduces the trained policy:
+``rps`` environment of ``kaggle-environments``. ``agent`` is a registered player of :data:`PLAYER_EXPORTS`
+or a checkpoint.
+
+**A registered player** (``online``; ``meta``, ``meta-raw``) is already NumPy in the library: the file
+carries the library's own source (:mod:`policygrad.predictors`, and :mod:`policygrad.online` or
+:mod:`policygrad.expert_match` with :class:`policygrad.safety.SafeBudget`), minus its package-relative
+imports, plus the few values those imports gave (the game's payoff, beats and rotations, the equilibrium,
+the network's weights), so its moves are the library player's for the same history and seed by
+construction (tests/test_export_players.py plays them side by side). An expert-mixture file
+(``expert.pt`` or its run directory) exports the same way, unguarded, as :meth:`policygrad.Agent.load` plays it.
+
+**A checkpoint of** ``policygrad train``: the file reproduces the trained policy:
 
 * the same observation as :mod:`policygrad.encoding` (one-hot of the last K (agent, opponent)
   pairs, oldest first; the round fraction t / T capped at 1; with ``counts`` the running move
@@ -28,18 +39,31 @@ executes the file and calls its *last* callable, so ``agent`` is defined last.
 
 from __future__ import annotations
 
+import ast
 import base64
+import inspect
 import os
 
 import numpy as np
 import torch
 
-from .checkpoint import load_policy
+from . import expert_match, online, predictors
+from .checkpoint import load_checkpoint, load_policy
+from .equilibrium import nash_equilibrium
+from .expert_agent import EXPERT_META_CHECKPOINT, EXPERT_META_SAFETY, ExpertAgent
+from .expert_train import EXPERT_KIND
 from .files import atomic_write_text
+from .safety import SafeBudget
 
-__all__ = ["kaggle_source", "export_kaggle", "EXPORT_TARGETS", "kaggle_payoff"]
+__all__ = ["kaggle_source", "export_kaggle", "EXPORT_TARGETS", "PLAYER_EXPORTS", "kaggle_payoff"]
 
 EXPORT_TARGETS = ("kaggle",)
+# the registered players (policygrad.agent.PLAYERS) that export: name -> (expert-mixture file, safety) or None for online
+PLAYER_EXPORTS: dict[str, tuple[str, float | None] | None] = {
+    "online": None,
+    "meta": (EXPERT_META_CHECKPOINT, EXPERT_META_SAFETY),
+    "meta-raw": (EXPERT_META_CHECKPOINT, None),
+}
 
 
 def kaggle_payoff(signs: int) -> np.ndarray:
@@ -62,28 +86,52 @@ def _array_line(name: str, t: torch.Tensor) -> str:
     return f"{name} = _array({shape!r}, {data!r})\n"
 
 
-def kaggle_source(checkpoint: str, seed: int | None = None) -> str:
-    """The text of a NumPy-only Kaggle agent file playing the policy of ``checkpoint``.
+def _check_kaggle_game(payoff: np.ndarray, source: str, game: str) -> None:
+    """Raise ValueError unless ``payoff`` [A, A] is a game the Kaggle environment plays: 3 to 5 signs scored as ``get_score`` scores them."""
+    a_num = payoff.shape[0]
+    if not 3 <= a_num <= 5:
+        raise ValueError(f"the Kaggle rps environment plays 3 to 5 signs; {source} was trained on game '{game}' with {a_num} actions")
+    if not np.array_equal(np.sign(payoff), kaggle_payoff(a_num)):
+        raise ValueError(
+            f"the Kaggle rps environment scores moves as {kaggle_payoff(a_num).astype(int).tolist()}; {source} was trained on "
+            f"game '{game}' whose payoff signs are {np.sign(payoff).astype(int).tolist()}, so its moves would mean other things there"
+        )
+
+
+def kaggle_source(agent: str, seed: int | None = None) -> str:
+    """The text of a NumPy-only Kaggle agent file playing ``agent``.
 
     Args:
-        checkpoint: a ``checkpoint.pt`` written by ``policygrad train`` (or its run directory).
+        agent: a registered player of :data:`PLAYER_EXPORTS` (``online``, ``meta``, ``meta-raw``), or a
+            ``checkpoint.pt`` written by ``policygrad train`` or an expert-mixture ``expert.pt`` (or their run directory).
         seed: seeds the agent's NumPy generator at the start of every match (None: fresh entropy).
     Raises:
-        ValueError: the checkpoint holds no policy-gradient policy, or its game is not one the
+        FileNotFoundError: ``agent`` is neither an exportable player nor an existing file or run directory.
+        ValueError: the checkpoint holds no policy-gradient or expert-mixture policy, or its game is not one the
             Kaggle environment plays (3 to 5 signs scored as ``get_score`` scores them).
     """
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
+        raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
+    if agent in PLAYER_EXPORTS:
+        return _player_source(agent, PLAYER_EXPORTS[agent], seed)
+    if not os.path.exists(agent):
+        raise FileNotFoundError(
+            f"{agent!r} is neither an exportable player nor a checkpoint (no file or run directory at that path); "
+            f"allowed: {', '.join(PLAYER_EXPORTS)}, or the path of a checkpoint"
+        )
+    expert = os.path.join(agent, "expert.pt")
+    path = expert if os.path.isfile(expert) else agent
+    if not os.path.isdir(path) and load_checkpoint(path).get("kind") == EXPERT_KIND:
+        return _player_source(os.path.basename(os.path.abspath(agent)), (path, None), seed)
+    return _checkpoint_source(agent, seed)
+
+
+def _checkpoint_source(checkpoint: str, seed: int | None) -> str:
+    """The agent file of a ``policygrad train`` checkpoint (see the module docstring)."""
     policy, cfg, data = load_policy(checkpoint)
     payoff = np.asarray(data["game"]["payoff"], dtype=np.float64)
     a_num = payoff.shape[0]
-    if not 3 <= a_num <= 5:
-        raise ValueError(f"the Kaggle rps environment plays 3 to 5 signs; {checkpoint} was trained on game '{cfg.game}' with {a_num} actions")
-    if not np.array_equal(np.sign(payoff), kaggle_payoff(a_num)):
-        raise ValueError(
-            f"the Kaggle rps environment scores moves as {kaggle_payoff(a_num).astype(int).tolist()}; {checkpoint} was trained on "
-            f"game '{cfg.game}' whose payoff signs are {np.sign(payoff).astype(int).tolist()}, so its moves would mean other things there"
-        )
-    if seed is not None and (not isinstance(seed, int) or seed < 0):
-        raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
+    _check_kaggle_game(payoff, checkpoint, cfg.game)
     features = getattr(policy, "features", None)  # ModeGaps read through WithFeatures (config gaps)
     if features is not None:
         policy = policy.policy
@@ -119,15 +167,109 @@ def kaggle_source(checkpoint: str, seed: int | None = None) -> str:
         f"ROUNDS = {cfg.rounds}\nHIDDEN = {hidden_size}\nSEED = {seed!r}\n"
         f"GAP_SCALES = {tuple(features.scales) if features is not None else ()!r}\n"
     )
-    return header + _PRELUDE + settings + "\n" + weights + _BODY
+    return header + _PRELUDE + settings + "\n" + weights + _BODY + _ENTRY
 
 
-def export_kaggle(checkpoint: str, out: str, seed: int | None = None) -> str:
-    """Write :func:`kaggle_source` of ``checkpoint`` to ``out`` (atomically); returns ``out``."""
+def export_kaggle(agent: str, out: str, seed: int | None = None) -> str:
+    """Write :func:`kaggle_source` of ``agent`` (an exportable player or a checkpoint) to ``out`` (atomically); returns ``out``."""
     if not out:
         raise ValueError("the output file must be a non-empty path (-o agent.py)")
-    atomic_write_text(out, kaggle_source(checkpoint, seed))
+    atomic_write_text(out, kaggle_source(agent, seed))
     return out
+
+
+# -- registered players: the library's NumPy source --------------------------------------------------
+
+
+def _module_source(obj) -> str:
+    """The source of a module or class without its ``__future__`` and package-relative imports (the file defines those names)."""
+    text = inspect.getsource(obj)
+    drop: set[int] = set()
+    for node in ast.parse(text).body:
+        if isinstance(node, ast.ImportFrom) and (node.level > 0 or node.module == "__future__"):
+            drop.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
+    kept = [line for i, line in enumerate(text.splitlines(), 1) if i not in drop]
+    name = obj.__name__ if inspect.ismodule(obj) else f"{obj.__module__}.{obj.__qualname__}"
+    return f"# ---- the source of {name} " + "-" * 40 + "\n\n" + "\n".join(kept) + "\n\n"
+
+
+def _player_source(name: str, expert: tuple[str, float | None] | None, seed: int | None) -> str:
+    """The agent file of a registered player: ``online`` (``expert`` None), or the expert-mixture file ``expert[0]``
+    played through the guard with ``expert[1]`` points (None: unguarded)."""
+    if expert is None:
+        game = online.OnlineAgent().game
+        parts = [_module_source(predictors), _module_source(online)]
+        parts.append(_GAME_STUB)
+        build = "_PLAYER = OnlineAgent()  # the registered `online`: policygrad.online.OnlineAgent with its defaults\n"
+    else:
+        path, safety = expert
+        player = ExpertAgent.load(path, safety=safety)
+        game, scores = player.game, player.player.scores
+        _check_kaggle_game(game.payoff.numpy(), path, game.name)
+        p = scores.predictors
+        parts = [_module_source(predictors), _module_source(expert_match), _module_source(SafeBudget), _PRELUDE]
+        weights = "".join(f"    {k!r}: _array({list(v.shape)!r}, {_b64(v)[1]!r}),\n" for k, v in player.policy.state_dict().items())
+        build = (
+            f"SAFETY = {safety!r}  # points a match may risk (SafeBudget); None: unguarded\nSIGMA = {nash_equilibrium(game).double().tolist()!r}\n"
+            f"HORIZONS = {tuple(scores.horizons.tolist())!r}\nEVIDENCE_DECAY = {scores.evidence_decay!r}\n"
+            f"PREDICTORS = dict(match_lengths={p.match_lengths!r}, orders={p.orders!r}, count_decays={tuple(p.count_decays.tolist())!r}, "
+            f"count_replies={p.count_replies!r})\n_WEIGHTS = {{\n{weights}}}\n"
+            "_PLAYER = ExpertPlayer(\n    ExpertScores(Predictors(PAYOFF, BEATS, ORBIT, **PREDICTORS), HORIZONS, EVIDENCE_DECAY),\n    MixtureNet(_WEIGHTS),\n"
+            "    None if SAFETY is None else SafeBudget(PAYOFF, SIGMA, SAFETY),\n)\n"
+        )
+    header = _PLAYER_HEADER + (
+        f"PLAYER = {ascii(name)}\nGAME = {ascii(game.name)}\nNUM_ACTIONS = {game.num_actions}\nSEED = {seed!r}\n"
+        f"PAYOFF = {game.payoff.tolist()!r}\nBEATS = {game.beats().tolist()!r}\nORBIT = {game.rotations().tolist()!r}\n\n"
+    )
+    return header + "".join(parts) + build + _PLAYER_BODY + _ENTRY
+
+
+_PLAYER_HEADER = '''"""A policygrad player for the Kaggle Rock-Paper-Scissors environment (NumPy only).
+
+Exported by `policygrad export kaggle PLAYER`: the player is the library's own NumPy source below, the values its
+package imports gave written in (the game GAME: PAYOFF, BEATS, ORBIT; the network's weights), so its moves equal
+policygrad's player for the same history and SEED. Entry point: agent(observation, configuration); the match is
+_PLAYER (reset(seed), act(last_opponent_move), last_probs), reset when observation.step == 0.
+"""
+
+from __future__ import annotations
+
+'''
+
+_GAME_STUB = """# ---- what `from .games import make_game` gave OnlineAgent: the game GAME's payoff, beats and rotations -------
+
+
+class _Game:
+    name, num_actions, payoff = GAME, len(PAYOFF), np.array(PAYOFF)
+
+    def beats(self):
+        return np.array(BEATS)
+
+    def rotations(self):
+        return np.array(ORBIT)
+
+
+def make_game(game):
+    return _Game()
+
+
+"""
+
+_PLAYER_BODY = '''
+
+def reset(seed=SEED):
+    """Start a new match: ``seed`` seeds the player's draws (SEED, None: fresh entropy)."""
+    _PLAYER.reset(seed)
+
+
+def act(last_opponent_move=None):
+    """This round's move given the opponent's previous move (None in round 1), as the library player's act."""
+    return _PLAYER.act(last_opponent_move)
+
+
+def _started():
+    return _PLAYER.my_last is not None
+'''
 
 
 _HEADER = '''"""A policygrad agent for the Kaggle Rock-Paper-Scissors environment (NumPy only).
@@ -278,6 +420,12 @@ def probabilities(my_moves, opponent_moves):
         last_probs = saved_probs
 
 
+def _started():
+    return bool(_STATE)
+'''
+
+_ENTRY = '''
+
 def _get(obj, key, default=None):
     if isinstance(obj, dict):
         return obj.get(key, default)
@@ -289,8 +437,7 @@ def agent(observation, configuration):
     signs = _get(configuration, "signs", NUM_ACTIONS)
     if signs != NUM_ACTIONS:
         raise ValueError(f"this agent plays {NUM_ACTIONS} signs, the environment is configured for {signs}")
-    step = _get(observation, "step", 0)
-    if step == 0 or not _STATE:
+    if _get(observation, "step", 0) == 0 or not _started():
         reset()
         return act(None)
     return act(_get(observation, "lastOpponentAction"))

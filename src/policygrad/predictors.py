@@ -87,6 +87,7 @@ class Predictors:
         self.beats = np.append(np.asarray(beats, dtype=np.int64), -1)  # beats[-1] = -1: no prediction stays none
         self.orbit = np.asarray(orbit, dtype=np.int64)
         self.match_lengths = tuple(sorted({int(n) for n in match_lengths}))
+        self.orders = int(orders)
         self.count_decays = np.array(count_decays, dtype=np.float64)
         self.count_replies = bool(count_replies)
         # n-gram tables: for the opponent's, the agent's and the pair sequence, orders 1..n with at most MAX_ROWS contexts
