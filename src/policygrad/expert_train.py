@@ -6,13 +6,12 @@ Each iteration plays N matches of T rounds (the seed's m trajectories) of the po
 :class:`~policygrad.expert_policy.ExpertMixturePolicy` against a population drawn afresh from the
 library's families with random parameters (:func:`random_spec`), in the batched engine, with:
 
-* **rotations**: each match's opponent move is rotated by r in 0..A-1 (o -> beats^r(o)), so no
-  fixed bias of a family pays;
-* **switching**: a share of the matches changes opponent at a random round (a second population,
-  which watched the whole match);
+* **rotations**: each match's opponent move is rotated by r (o -> beats^r(o)): no fixed bias of a family pays;
+* **switching**: a share of the matches changes opponent at a random round (a second population);
 * **a mind reader**: a share of the matches is played by the white-box best reply to the agent's
-  own probabilities of the round (what :class:`~policygrad.opponents.whitebox.MindReader` does for
-  a policy of the engine's observation), which punishes any predictability at once.
+  own probabilities of the round, which punishes any predictability at once;
+* **past selves**: a share is played by a frozen snapshot of the policy (one every ``snapshot_every``
+  iterations, the last ``snapshots`` kept), from its own side of the match.
 
 The outside bots (RoShamBo, Kaggle) are never in training: they are the test.
 
@@ -23,24 +22,24 @@ The outside bots (RoShamBo, Kaggle) are never in training: they are the test.
 
 The opponent's move O_t of round t is drawn from the history before the round, independently of the
 agent's move A_t (simultaneous moves), so b_t, a function of S_t and O_t, leaves the estimate
-unbiased: E[grad log pi(A_t | S_t) b(S_t, O_t)] = E_O[b E_A[grad log pi]] = 0. It removes the
-variance of the agent's own draw from the immediate reward; the leave-one-out mean of the
-others' G_{t+1} takes the future's level.
+unbiased: E[grad log pi(A_t | S_t) b(S_t, O_t)] = E_O[b E_A[grad log pi]] = 0. With ``immediate =
+"expected"`` the immediate term r_t - b_t is replaced by its mean over the agent's draw, the gradient
+of sum_a pi(a | S_t) M[a, O_t] itself (against the mind reader, whose O_t is the best reply to pi, it is
+the gradient of minus the reader's take, by Danskin's theorem): no sampling noise from the agent's own draw.
 
-The features of every round are kept from play, so log pi is recomputed with autograd in chunks of
-rounds (the network is feed-forward in the features: each chunk's backward is independent), and one
-Adam step is taken per iteration.
+log pi is recomputed from the kept features with autograd, in chunks of rounds; one Adam step per iteration.
 """
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import os
 import random
 import time
 from dataclasses import asdict, dataclass, fields
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 
@@ -48,6 +47,7 @@ from .checkpoint import FORMAT, VERSION, game_record, load_checkpoint
 from .engine import Engine
 from .estimators import discounted_returns, entropy_bonus, leave_one_out_mean, surrogate
 from .expert_policy import ExpertMixturePolicy
+from .expert_population import random_population, random_spec
 from .experts import ExpertFeatures
 from .files import atomic_write, atomic_write_text
 from .games import make_game
@@ -68,6 +68,7 @@ __all__ = [
 ]
 
 EXPERT_KIND = "expert-mixture"
+IMMEDIATE = ("sampled", "expected")  # the immediate reward's term in the gradient (ExpertTrainConfig.immediate)
 
 
 @dataclass(frozen=True)
@@ -102,19 +103,38 @@ class ExpertTrainConfig:
     """rounds per backward chunk (memory)."""
     eval_every: int = 25
     """iterations between evaluations on the held-out population (0: never)."""
+    heldout_batch: int = 0
+    """matches of each held-out evaluation (0: ``batch``); a few, so that it can run every iteration."""
     heldout_seed: int = 1_000_003
     """the seed of the held-out population (never drawn in training: a different stream)."""
     seed: int = 0
     threads: int = 1
+    past_selves: float = 0.0
+    """share of the matches played by a frozen earlier version of the agent (from its own side of the match)."""
+    snapshot_every: int = 10
+    """iterations between snapshots of the policy (the first at iteration 0)."""
+    snapshots: int = 8
+    """the most snapshots kept (the oldest goes first)."""
+    init: str = ""
+    """start from the weights of this expert-mixture file or run directory ("": from scratch)."""
+    immediate: str = "sampled"
+    """the immediate reward's term: "sampled" (REINFORCE with the baseline E_pi[M[A, O_t]]) or "expected"
+    (the gradient of E_pi[M[A, O_t]] itself, sum_a grad pi(a | S_t) M[a, O_t]: the agent's own draw integrated out)."""
 
     def __post_init__(self) -> None:
-        for name in ("rounds", "batch", "iterations", "hidden", "members", "chunk"):
+        for name in ("rounds", "batch", "iterations", "hidden", "members", "chunk", "snapshot_every", "snapshots"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        for name in ("mind_reader", "switch"):
+        for name in ("mind_reader", "switch", "past_selves"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be a share in [0, 1], got {getattr(self, name)!r}")
+        if self.mind_reader + self.past_selves > 1:
+            raise ValueError(f"mind_reader + past_selves must be at most 1 (shares of the matches), got {self.mind_reader} + {self.past_selves}")
+        if self.immediate not in IMMEDIATE:
+            raise ValueError(f"immediate must be one of {', '.join(IMMEDIATE)}, got {self.immediate!r}")
+        if not isinstance(self.heldout_batch, int) or isinstance(self.heldout_batch, bool) or self.heldout_batch < 0:
+            raise ValueError(f"heldout_batch must be an integer >= 0 (0: batch), got {self.heldout_batch!r}")
         if not 0 <= self.gamma <= 1:
             raise ValueError(f"gamma must be in [0, 1], got {self.gamma!r}")
         if not self.lr > 0:
@@ -132,46 +152,6 @@ class ExpertTrainConfig:
         return asdict(self)
 
 
-# -- the population ---------------------------------------------------------------------------------
-
-
-def random_spec(rng: random.Random) -> str:
-    """One opponent of the library's families with random parameters (never an outside bot)."""
-    family = rng.choice(
-        ["constant", "mixed", "cycle", "mirror", "beat-last", "win-stay-lose-shift", "frequency", "markov", "pattern", "exploiter", "q-learner", "pg-learner"]
-    )
-    if family == "constant":
-        return f"constant:move={rng.randrange(3)}"
-    if family == "mixed":
-        w = [rng.expovariate(1.0) ** 2 for _ in range(3)]  # often lopsided
-        p = [round(x / sum(w), 3) for x in w[:2]]
-        p.append(round(1.0 - sum(p), 3))
-        return "mixed:probs=" + ",".join(f"{x:.3f}" for x in p)
-    if family == "cycle":
-        period = rng.randint(2, 3)
-        return f"cycle:period={period},offset={rng.randrange(period)}"
-    if family == "win-stay-lose-shift":
-        return f"win-stay-lose-shift:tie={rng.choice(['shift', 'stay'])}"
-    if family == "frequency":
-        return f"frequency:decay={rng.uniform(0.7, 1.0):.3f}"
-    if family == "markov":
-        return f"markov:order={rng.randint(1, 3)},decay={rng.uniform(0.7, 1.0):.3f}"
-    if family == "pattern":
-        return f"pattern:max-period={rng.randint(2, 10)},repeats={rng.randint(2, 3)}"
-    if family == "exploiter":
-        return f"exploiter:context={rng.randint(0, 2)}"
-    if family == "q-learner":
-        return f"q-learner:context={rng.randint(0, 2)},epsilon={rng.uniform(0.0, 0.2):.3f},alpha={rng.uniform(0.1, 0.5):.3f},gamma={rng.uniform(0.0, 0.9):.3f}"
-    if family == "pg-learner":
-        return f"pg-learner:context={rng.randint(0, 2)},lr={rng.uniform(0.1, 2.0):.3f},baseline-rate={rng.uniform(0.05, 0.3):.3f}"
-    return family  # mirror, beat-last: no parameters
-
-
-def random_population(rng: random.Random, members: int) -> str:
-    """A ``mix`` of ``members`` random opponents (:func:`random_spec`), equally weighted."""
-    return "mix:of=[" + "|".join(random_spec(rng) for _ in range(members)) + "]"
-
-
 # -- play -------------------------------------------------------------------------------------------
 
 
@@ -181,7 +161,7 @@ class ExpertBatch:
 
     ``moves`` [T, N, J] int8, ``feats`` [T, N, J, F], ``glob`` [T, N, G], ``actions``,
     ``opponent_moves`` [N, T] long, ``rewards`` [N, T], ``probs`` [N, T, A] (the policy's, detached),
-    ``mind_read`` [N] bool (the matches the mind reader played).
+    ``mind_read`` [N] bool (the matches the mind reader played), ``past_self`` [N] bool (those a snapshot played).
     """
 
     moves: torch.Tensor
@@ -192,6 +172,7 @@ class ExpertBatch:
     rewards: torch.Tensor
     probs: torch.Tensor
     mind_read: torch.Tensor
+    past_self: torch.Tensor
 
 
 @torch.no_grad()
@@ -206,6 +187,8 @@ def play(
     switch: float = 0.0,
     mind_reader: float = 0.0,
     rotate: bool = False,
+    selves: Sequence[ExpertMixturePolicy] = (),
+    past_selves: float = 0.0,
 ) -> ExpertBatch:
     """Play N matches of ``policy`` against ``population`` (an opponent spec), with the variations of the module docstring.
 
@@ -218,6 +201,11 @@ def play(
         switch: the share of matches that switch, each at a round uniform in [T/4, 3T/4).
         mind_reader: the share of matches the mind reader plays.
         rotate: rotate each match's opponent moves by a uniform r.
+        selves: frozen earlier versions of the policy (snapshots).
+        past_selves: the share of matches (apart from the mind reader's) that a snapshot, uniform among ``selves``,
+            plays: it keeps its own features of the match with the roles swapped (its moves are the
+            opponent's, the agent's are its opponent's) and samples its move from its own probabilities,
+            before the round and apart from the agent's draw; rotated like the others.
     """
     g = make_game(game)
     a_num = g.num_actions
@@ -231,8 +219,13 @@ def play(
     if switch_to is not None and switch > 0:
         moves_at = torch.randint(rounds // 4, max(3 * rounds // 4, rounds // 4 + 1), (n,), generator=gen)
         switch_at = torch.where(torch.rand(n, generator=gen) < switch, moves_at, switch_at)
-    mind_read = torch.rand(n, generator=gen) < mind_reader
+    share = torch.rand(n, generator=gen)
+    mind_read = share < mind_reader
     rotation = torch.randint(a_num, (n,), generator=gen) if rotate else torch.zeros(n, dtype=torch.long)
+    past_self = (share >= mind_reader) & (share < mind_reader + past_selves) if selves else torch.zeros(n, dtype=torch.bool)
+    mine = past_self.nonzero().squeeze(1)  # the snapshots' matches
+    who = torch.randint(len(selves), (len(mine),), generator=gen) if len(mine) else mine
+    mirror = ExpertFeatures(len(mine), rounds, g) if len(mine) else None  # the match from the snapshots' side
     features = ExpertFeatures(n, rounds, g)
     moves_T, feats_T, glob_T, probs_T, actions_T, opp_T, rewards_T = [], [], [], [], [], [], []
     for t in range(rounds):
@@ -244,6 +237,15 @@ def play(
         o = features.orbit[o, rotation]
         reader = sample(g.best_responses(probs), gen)  # the best reply to the agent's probabilities of this round
         o = torch.where(mind_read, reader, o)
+        if mirror is not None:
+            m_moves, m_feats, m_glob = mirror.features()
+            self_probs = torch.empty(len(mine), a_num)
+            for k, snapshot in enumerate(selves):
+                at = who == k
+                if bool(at.any()):
+                    self_probs[at] = snapshot(m_moves[at], m_feats[at], m_glob[at]).exp()
+            o[mine] = features.orbit[sample(self_probs, gen), rotation[mine]]
+            mirror.update(o[mine], actions[mine])
         reward = None
         for e in engines:
             _, r, _, _ = e.step_forced(actions, o)
@@ -265,19 +267,30 @@ def play(
         torch.stack(rewards_T, 1).to(torch.float32),
         torch.stack(probs_T, 1),
         mind_read,
+        past_self,
     )
 
 
 # -- learning ---------------------------------------------------------------------------------------
 
 
-def advantages(batch: ExpertBatch, payoff: torch.Tensor, gamma: float) -> torch.Tensor:
-    """Psi_t - b_t [N, T]: the reward-to-go minus the baseline of the module docstring."""
+def advantages(batch: ExpertBatch, payoff: torch.Tensor, gamma: float, immediate: bool = True) -> torch.Tensor:
+    """Psi_t - b_t [N, T]: the reward-to-go minus the baseline of the module docstring (without the
+    immediate reward's r_t - E_pi[M[A, O_t]] when ``immediate`` is False: the "expected" term takes its place)."""
     rewards = batch.rewards
     returns = discounted_returns(rewards, gamma)  # G_t
     next_returns = torch.cat([returns[:, 1:], torch.zeros_like(returns[:, :1])], 1)  # G_{t+1}
+    future = gamma * (next_returns - leave_one_out_mean(next_returns))
+    if not immediate:
+        return future
     expected = (batch.probs * payoff[:, batch.opponent_moves].permute(1, 2, 0)).sum(-1)  # sum_a pi(a|S_t) M[a, O_t]
-    return rewards - expected + gamma * (next_returns - leave_one_out_mean(next_returns))
+    return rewards - expected + future
+
+
+def reader_take(batch: ExpertBatch, payoff: torch.Tensor) -> float:
+    """The mind reader's exact expected take per round in its matches, mean_t max_o -sum_a pi(a | S_t) M[a, o] (nan: none)."""
+    take = (-(batch.probs @ payoff)).amax(-1)  # [N, T]
+    return _per_round(take, batch.mind_read)
 
 
 def _per_round(values_NT: torch.Tensor, mask_N: torch.Tensor) -> float:
@@ -295,19 +308,30 @@ class ExpertTrainer:
         torch.manual_seed(config.seed)
         probe = ExpertFeatures(1, 1, self.game)
         self.policy = ExpertMixturePolicy(probe.num_features, probe.num_global, self.game.num_actions, config.hidden)
+        if config.init:
+            start, _ = load_expert(config.init)
+            if start.hidden != config.hidden:
+                raise ValueError(f"init {config.init} has hidden width {start.hidden}, but the recipe asks hidden = {config.hidden}; allowed: the same width")
+            self.policy.load_state_dict(start.state_dict())
+        self.selves: list[ExpertMixturePolicy] = []  # frozen snapshots, the oldest first
+        self._snapshot()
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.lr)
         self.rng = random.Random(config.seed)
         self.iteration = 0
         self.payoff = self.game.payoff.to(torch.float32)
 
+    def _snapshot(self) -> None:
+        """Keep a frozen copy of the policy (at most ``snapshots``, the oldest dropped)."""
+        if self.config.past_selves > 0:
+            self.selves = (self.selves + [copy.deepcopy(self.policy).requires_grad_(False).eval()])[-self.config.snapshots :]
+
     def heldout(self) -> dict:
-        """Reward per round of the current policy against the held-out population (and its mind reader)."""
+        """Reward per round of the current policy against the held-out population: always the same
+        2 * members opponents (``heldout_seed``), ``heldout_batch`` fresh matches each call, no mind reader."""
         cfg = self.config
-        rng = random.Random(cfg.heldout_seed)
-        pop = random_population(rng, 2 * cfg.members)
-        batch = play(self.policy, pop, cfg.batch, cfg.rounds, cfg.heldout_seed, cfg.game, mind_reader=cfg.mind_reader, rotate=cfg.rotate)
-        per_match = batch.rewards.mean(1)
-        return {"heldout_reward": _per_round(per_match[:, None], ~batch.mind_read), "heldout_mind_reader": _per_round(per_match[:, None], batch.mind_read)}
+        pop = random_population(random.Random(cfg.heldout_seed), 2 * cfg.members)
+        batch = play(self.policy, pop, cfg.heldout_batch or cfg.batch, cfg.rounds, cfg.heldout_seed + self.iteration, cfg.game, rotate=cfg.rotate)
+        return {"heldout_reward": float(batch.rewards.mean())}
 
     def step(self) -> dict:
         """Play N matches, take one gradient step; returns the iteration's metrics."""
@@ -318,34 +342,45 @@ class ExpertTrainer:
         else:
             population, switch_to = random_population(self.rng, cfg.members), random_population(self.rng, cfg.members)
         seed = cfg.seed * 1_000_000 + self.iteration
-        batch = play(self.policy, population, cfg.batch, cfg.rounds, seed, cfg.game, switch_to, cfg.switch, cfg.mind_reader, cfg.rotate)
+        variations = (switch_to, cfg.switch, cfg.mind_reader, cfg.rotate, self.selves, cfg.past_selves)
+        batch = play(self.policy, population, cfg.batch, cfg.rounds, seed, cfg.game, *variations)
         t_play = time.perf_counter() - t0
-        adv = advantages(batch, self.payoff, cfg.gamma)  # [N, T]
+        expected = cfg.immediate == "expected"
+        adv = advantages(batch, self.payoff, cfg.gamma, immediate=not expected)  # [N, T]
+        columns = self.payoff[:, batch.opponent_moves].permute(1, 2, 0)  # [N, T, A] M[., O_t]
         self.optimizer.zero_grad()
-        ent_total, weight_u = 0.0, 0.0
+        ent_total = 0.0
         for start in range(0, cfg.rounds, cfg.chunk):
             stop = min(start + cfg.chunk, cfg.rounds)
             logp_all = self.policy(batch.moves[start:stop].long(), batch.feats[start:stop], batch.glob[start:stop]).transpose(0, 1)  # [N, C, A]
             logp = logp_all.gather(-1, batch.actions[:, start:stop, None]).squeeze(-1)
             ent = entropy_bonus(logp_all)
-            loss = -(surrogate(logp, adv[:, start:stop]) + cfg.ent_coef * ent) / cfg.rounds
+            objective = surrogate(logp, adv[:, start:stop]) + cfg.ent_coef * ent
+            if expected:  # sum_t E_pi[M[A, O_t]], differentiated through pi
+                objective = objective + (logp_all.exp() * columns[:, start:stop]).sum((1, 2)).mean()
+            loss = -objective / cfg.rounds
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"non-finite loss ({float(loss)}) at iteration {self.iteration + 1}")
             loss.backward()
             ent_total += float(ent.detach())
         grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm if cfg.max_grad_norm > 0 else float("inf"))
-        self.optimizer.step()
-        self.iteration += 1
         with torch.no_grad():
             last = min(cfg.rounds, 64)
-            weight_u = float(self.policy.weights(batch.feats[-last:], batch.glob[-last:])[..., -1].mean())
-        per_match = batch.rewards.mean(1)
+            lam = self.policy.weights(batch.feats[-last:], batch.glob[-last:])[..., -1].T  # [N, last]
+        self.optimizer.step()
+        self.iteration += 1
+        if self.iteration % cfg.snapshot_every == 0:
+            self._snapshot()
+        population_only = ~(batch.mind_read | batch.past_self)
         return {
             "iteration": self.iteration,
-            "reward": _per_round(per_match[:, None], ~batch.mind_read),
-            "mind_reader": _per_round(per_match[:, None], batch.mind_read),
+            "reward": _per_round(batch.rewards, population_only),
+            "mind_reader": _per_round(batch.rewards, batch.mind_read),
+            "mind_reader_take": reader_take(batch, self.payoff),
+            "past_self": _per_round(batch.rewards, batch.past_self),
+            "uniform_weight_reader": _per_round(lam, batch.mind_read),
             "entropy": ent_total / cfg.rounds,
-            "uniform_weight": weight_u,
+            "uniform_weight": _per_round(lam, population_only),
             "grad_norm": float(grad_norm),
             "seconds": time.perf_counter() - t0,
             "play_seconds": t_play,
@@ -381,7 +416,9 @@ def load_expert(path: str) -> tuple[ExpertMixturePolicy, ExpertTrainConfig]:
     return policy.eval(), ExpertTrainConfig.from_dict(data["config"])
 
 
-METRICS = ["iteration", "reward", "mind_reader", "entropy", "uniform_weight", "grad_norm", "seconds", "play_seconds", "heldout_reward", "heldout_mind_reader"]
+METRICS = [
+    "iteration", "reward", "heldout_reward", "mind_reader", "mind_reader_take", "past_self", "entropy", "uniform_weight", "uniform_weight_reader", "grad_norm", "seconds", "play_seconds",
+]  # fmt: skip
 
 
 def train_expert(config: ExpertTrainConfig, run_dir: str | None = None, progress: Callable[[dict], None] | None = None) -> ExpertTrainer:

@@ -1,0 +1,159 @@
+"""Training the expert-mixture agent: copies of earlier versions in the population, the expected immediate term, fine-tuning, reproducibility."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from policygrad.expert_policy import ExpertMixturePolicy
+from policygrad.expert_train import ExpertTrainConfig, ExpertTrainer, advantages, play, reader_take, save_expert
+from policygrad.experts import ExpertFeatures
+
+PAYOFF = torch.tensor([[0.0, -1, 1], [1, 0, -1], [-1, 1, 0]])
+
+
+class Greedy(ExpertMixturePolicy):
+    """A frozen policy made deterministic: all its mass on the move its mixture likes best (so its play can be checked move by move)."""
+
+    def forward(self, moves_NJ, feats_NJF, glob_NG):
+        probs = super().forward(moves_NJ, feats_NJF, glob_NG).exp()
+        onehot = torch.nn.functional.one_hot(probs.argmax(-1), self.num_actions).to(probs.dtype)
+        return onehot.clamp_min(torch.finfo(probs.dtype).tiny).log()
+
+
+def _random_policy(cls, seed: int, std: float = 1.0) -> ExpertMixturePolicy:
+    torch.manual_seed(seed)
+    probe = ExpertFeatures(1, 1)
+    policy = cls(probe.num_features, probe.num_global, 3, hidden=8)
+    for p in policy.parameters():
+        torch.nn.init.normal_(p, std=std)
+    return policy.requires_grad_(False).eval()
+
+
+def test_a_snapshot_plays_what_the_frozen_policy_plays_from_its_side_of_the_history():
+    """Every move of a past-self match is the snapshot's own choice on the history with the roles swapped."""
+    snapshots = [_random_policy(Greedy, 1), _random_policy(Greedy, 2)]
+    agent = _random_policy(ExpertMixturePolicy, 3, std=0.3)
+    n, rounds = 12, 40
+    batch = play(agent, "mixed", n, rounds, seed=4, selves=snapshots, past_selves=0.7, mind_reader=0.2)
+    assert batch.past_self.sum() >= 4 and not bool((batch.past_self & batch.mind_read).any())
+    for i in batch.past_self.nonzero().squeeze(1).tolist():
+        theirs, mine = batch.opponent_moves[i], batch.actions[i]
+        side = ExpertFeatures(1, rounds)  # the snapshot's view: its moves are the opponent's, the agent's are its opponent's
+        replies = {k: [] for k in range(len(snapshots))}
+        for t in range(rounds):
+            view = side.features()
+            for k, snapshot in enumerate(snapshots):
+                replies[k].append(int(snapshot(*view).exp().argmax()))
+            side.update(theirs[t : t + 1], mine[t : t + 1])
+        played = [k for k, r in replies.items() if r == theirs.tolist()]
+        assert played, f"match {i}: its moves are not those of any snapshot from its side"
+        assert replies[0] != replies[1]  # the two snapshots play differently: the comparison picks one
+
+
+def test_without_snapshots_play_is_unchanged_and_the_shares_are_disjoint():
+    agent = _random_policy(ExpertMixturePolicy, 3, std=0.3)
+    plain = play(agent, "cycle", 16, 20, seed=9, mind_reader=0.25, rotate=True)
+    none = play(agent, "cycle", 16, 20, seed=9, mind_reader=0.25, rotate=True, selves=[], past_selves=0.5)
+    torch.testing.assert_close(plain.opponent_moves, none.opponent_moves)
+    torch.testing.assert_close(plain.actions, none.actions)
+    assert not none.past_self.any()
+    with_selves = play(agent, "cycle", 16, 20, seed=9, mind_reader=0.25, rotate=True, selves=[_random_policy(Greedy, 1)], past_selves=0.5)
+    torch.testing.assert_close(with_selves.mind_read, plain.mind_read)  # the same matches for the mind reader
+    assert with_selves.past_self.any() and not (with_selves.past_self & with_selves.mind_read).any()
+
+
+def _config(**overrides) -> ExpertTrainConfig:
+    base = dict(
+        rounds=20, batch=12, iterations=4, hidden=8, members=4, past_selves=0.4, mind_reader=0.3, snapshot_every=2, snapshots=2, eval_every=1, heldout_batch=2
+    )
+    return ExpertTrainConfig(**{**base, **overrides})
+
+
+def test_snapshots_are_frozen_copies_taken_every_k_iterations_and_the_oldest_goes():
+    trainer = ExpertTrainer(_config())
+    first = trainer.selves[0]
+    assert len(trainer.selves) == 1 and all(not p.requires_grad for p in first.parameters())
+    start = {k: v.clone() for k, v in first.state_dict().items()}
+    counts = []
+    for _ in range(5):
+        trainer.step()
+        counts.append(len(trainer.selves))
+    assert counts == [1, 2, 2, 2, 2]  # iteration 0, 2 and 4 snapshotted, at most 2 kept
+    assert first not in trainer.selves  # the oldest went
+    for k, v in first.state_dict().items():  # and it never moved while the policy trained
+        torch.testing.assert_close(v, start[k])
+    assert any(not torch.equal(a, b) for a, b in zip(trainer.policy.parameters(), first.parameters()))  # the policy did move
+
+
+def test_a_seeded_run_is_reproducible():
+    def run(seed: int) -> tuple[list[dict], list[torch.Tensor]]:
+        trainer = ExpertTrainer(_config(seed=seed, immediate="expected"))
+        rows = []
+        for _ in range(3):
+            row = trainer.step()
+            row.update(trainer.heldout())
+            rows.append({k: v for k, v in row.items() if "seconds" not in k})
+        return rows, [p.detach().clone() for p in trainer.policy.parameters()]
+
+    rows_a, params_a = run(0)
+    rows_b, params_b = run(0)
+    assert repr(rows_a) == repr(rows_b)  # nan-safe equality
+    assert all(row["reward"] == row["reward"] and row["past_self"] == row["past_self"] for row in rows_a)  # every kind of match was played
+    for a, b in zip(params_a, params_b):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    rows_c, _ = run(1)
+    assert repr(rows_c) != repr(rows_a)
+
+
+def test_expected_immediate_term_is_the_mean_of_the_sampled_one_over_the_agents_draw():
+    """With gamma = 0, E_A[(M[A, o] - E_pi M[., o]) grad log pi(A)] = grad sum_a pi(a) M[a, o]: the two estimators agree in expectation."""
+    policy = _random_policy(ExpertMixturePolicy, 5, std=0.5).requires_grad_(True)
+    batch = play(policy, "cycle", 4, 6, seed=1)
+    assert torch.count_nonzero(advantages(batch, PAYOFF, 0.0, immediate=False)) == 0  # gamma 0: no future term left
+    moves, feats, glob = batch.moves.long(), batch.feats, batch.glob
+    logp_all = policy(moves, feats, glob)  # [T, N, A]
+    cols = PAYOFF[:, batch.opponent_moves.T].permute(1, 2, 0)  # [T, N, A]
+    expected = torch.autograd.grad((logp_all.exp() * cols).sum(), list(policy.parameters()), retain_graph=True)
+    probs = logp_all.exp().detach()
+    mean = (probs * cols).sum(-1, keepdim=True)
+    # the sampled estimator's expectation, summed over every action a with weight pi(a)
+    sampled = torch.autograd.grad((probs * (cols - mean) * logp_all).sum(), list(policy.parameters()))
+    for e, s in zip(expected, sampled):
+        torch.testing.assert_close(e, s, atol=1e-5, rtol=1e-4)
+    assert max(float(e.abs().max()) for e in expected) > 1e-3  # not a comparison of zeros
+
+
+def test_reader_take_is_what_the_best_reply_earns():
+    policy = _random_policy(ExpertMixturePolicy, 5, std=0.5)
+    batch = play(policy, "mixed", 256, 30, seed=2, mind_reader=1.0)
+    take = reader_take(batch, PAYOFF)
+    per_match = batch.rewards.double().mean(1)
+    se = float(per_match.std()) / 16
+    assert take > 0.02  # a random policy is readable
+    assert abs(take + float(per_match.mean())) < 4 * se  # the agent's sampled reward against the reader is -take on average
+
+
+def test_fine_tuning_starts_from_the_file_and_checks_its_width(tmp_path):
+    policy = _random_policy(ExpertMixturePolicy, 7)
+    path = save_expert(str(tmp_path / "start.pt"), policy, ExpertTrainConfig(hidden=8), 5)
+    trainer = ExpertTrainer(_config(init=path))
+    for a, b in zip(trainer.policy.parameters(), policy.parameters()):
+        torch.testing.assert_close(a.detach(), b)
+    with pytest.raises(ValueError, match="has hidden width 8, but the recipe asks hidden = 16"):
+        ExpertTrainer(_config(init=path, hidden=16))
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (dict(mind_reader=0.6, past_selves=0.5), r"mind_reader \+ past_selves must be at most 1"),
+        (dict(immediate="exact"), "immediate must be one of sampled, expected, got 'exact'"),
+        (dict(past_selves=1.5), r"past_selves must be a share in \[0, 1\], got 1.5"),
+        (dict(snapshot_every=0), "snapshot_every must be an integer >= 1, got 0"),
+        (dict(heldout_batch=-1), "heldout_batch must be an integer >= 0"),
+    ],
+)
+def test_config_refuses_bad_values(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        _config(**overrides)
