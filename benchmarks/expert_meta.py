@@ -9,7 +9,8 @@ Usage::
 
     .venv/bin/python benchmarks/expert_meta.py train --config agents/expert-meta.toml --run-dir runs/expert-meta
     .venv/bin/python benchmarks/expert_meta.py tournament --weights runs/expert-meta/expert.pt --suite roshambo --seeds 5 --agents expert-meta,online
-    .venv/bin/python benchmarks/expert_meta.py exploit --weights runs/expert-meta/expert.pt --rounds 1000 --matches 32
+    .venv/bin/python benchmarks/expert_meta.py exploit --weights runs/expert-meta/expert.pt --rounds 1000 --matches 32 --profile
+    .venv/bin/python benchmarks/expert_meta.py curve --metrics runs/expert-meta/metrics.csv --out docs/img/expert-meta-curve.png
 
 ``tournament`` prints the leaderboard (mean reward per round over the field, 95% interval, the worst
 opponent, the bots significantly ahead) and writes the whole result as JSON with ``--json FILE``.
@@ -32,6 +33,8 @@ from policygrad.config import load_toml
 from policygrad.expert_agent import EXPERT_META_CHECKPOINT, ExpertAgent
 from policygrad.expert_train import ExpertTrainConfig, load_expert, play, train_expert
 from policygrad.files import atomic_write_text
+from policygrad.games import make_game
+from policygrad.plots import plot_expert_curve
 from policygrad.stats import mean_se
 
 
@@ -83,6 +86,21 @@ def cmd_exploit(args) -> int:
     print(
         f"mind reader vs the agent, {args.matches} matches x {args.rounds} rounds: the agent scores {mean:+.4f} +- {se:.4f} (se) per round; the reader takes {-mean:.4f}"
     )
+    if args.profile:  # where the take comes from: the exact take max_o -pi . M[:, o] and the uniform share lambda, by window of rounds
+        take = (-(batch.probs @ make_game(config.game).payoff.to(torch.float32))).amax(-1)  # [N, T]
+        with torch.no_grad():
+            lam = torch.cat([policy.weights(batch.feats[s : s + 100], batch.glob[s : s + 100])[..., -1] for s in range(0, args.rounds, 100)]).T
+        edges = [e for e in (0, 10, 25, 50, 100, 150, 300, 500, 750, 1000) if e < args.rounds] + [args.rounds]
+        print(f"exact take {float(take.mean()):.4f} per round; share of it in the first 150 rounds {float(take[:, :150].sum() / take.sum()):.2f}")
+        for a, b in zip(edges, edges[1:]):
+            print(
+                f"rounds {a:4d}-{b:4d}: take {float(take[:, a:b].mean()):.4f}, uniform share lambda {float(lam[:, a:b].mean()):.3f}, max pi {float(batch.probs[:, a:b].amax(-1).mean()):.3f}"
+            )
+    return 0
+
+
+def cmd_curve(args) -> int:
+    print(plot_expert_curve(args.metrics, args.out))
     return 0
 
 
@@ -108,7 +126,12 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--rounds", type=int, default=1000)
     e.add_argument("--matches", type=int, default=32)
     e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--profile", action="store_true", help="also print the take and the uniform share by window of rounds")
     e.set_defaults(run=cmd_exploit)
+    c = sub.add_parser("curve", help="the learning-curve figure of a run's metrics.csv")
+    c.add_argument("--metrics", default="benchmarks/results/expert_meta_metrics.csv")
+    c.add_argument("--out", default="docs/img/expert-meta-curve.png")
+    c.set_defaults(run=cmd_curve)
     args = p.parse_args(argv)
     return args.run(args)
 

@@ -32,6 +32,7 @@ __all__ = [
     "plot_tournament",
     "plot_selfplay",
     "plot_compare",
+    "plot_expert_curve",
 ]
 
 
@@ -277,4 +278,42 @@ def plot_compare(report: dict, path: str) -> str:
     ax2.set_xlabel("evaluated against")
     fig.colorbar(im, ax=ax2, label="agent's reward per round")
     fig.suptitle(f"T={report['settings']['rounds']}, k={report['settings']['context']}, seeds {report['settings']['seeds']}")
+    return save_figure(fig, path)
+
+
+def plot_expert_curve(metrics_csv: str, path: str, window: int = 10) -> str:
+    """The expert-mixture agent's learning curve per iteration (``policygrad.expert_train``'s metrics):
+    reward per round against the training population, the held-out slice and the past selves, and the
+    mind reader's take with the uniform share in its matches; thin lines per iteration, thick the
+    mean over the last ``window`` iterations."""
+    import csv
+
+    with open(metrics_csv, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows:
+        raise ValueError(f"{metrics_csv} has no rows")
+
+    def column(name: str) -> np.ndarray:
+        return np.array([float(r[name]) if r.get(name) not in ("", None) else np.nan for r in rows])
+
+    def smooth(y: np.ndarray) -> np.ndarray:
+        return np.array(
+            [np.nanmean(y[max(0, i - window + 1) : i + 1]) if np.isfinite(y[max(0, i - window + 1) : i + 1]).any() else np.nan for i in range(len(y))]
+        )
+
+    it = column("iteration")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, names in ((left, [("reward", "training population"), ("heldout_reward", "held-out slice"), ("past_self", "past selves")]),
+                      (right, [("mind_reader_take", "mind reader's take"), ("uniform_weight_reader", "uniform share, reader matches")])):  # fmt: skip
+        for k, (name, label) in enumerate(names):
+            y = column(name)
+            ax.plot(it, y, color=f"C{k}", alpha=0.25, lw=0.8)
+            ax.plot(it, smooth(y), color=f"C{k}", lw=2, label=label)
+        ax.set_xlabel("iteration")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    left.set_ylabel("reward per round (agent)")
+    right.set_ylabel("per round / share")
+    right.axhline(0.05, color="grey", ls="--", lw=1)
+    fig.suptitle("expert-meta: policy-gradient training (per iteration)")
     return save_figure(fig, path)
