@@ -36,7 +36,7 @@ def test_features_equal_online_agents_experts_match_by_match():
     n, rounds = 3, 160
     mine, theirs = _histories(n, rounds, 0)
     features = ExpertFeatures(n, rounds)
-    agents = [OnlineAgent() for _ in range(n)]
+    agents = [OnlineAgent(least_order=-1) for _ in range(n)]  # ExpertFeatures has no least-frequent predictors
     for agent in agents:
         agent.reset(0)
     assert features.num_predictors == agents[0].num_predictors == 117 and features.num_experts == agents[0].num_experts

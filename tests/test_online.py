@@ -47,7 +47,7 @@ def test_same_seed_same_play_and_the_logits_stay_bounded():
     assert not np.array_equal(play(a, "mixed", 100, seed=3), play(b, "mixed", 100, seed=4))
     for logits in (a.theta, a.phi, a.psi):  # every layer
         assert np.abs(logits).max() <= a.bound()
-    assert a.theta.shape == (6, a.num_experts) and a.num_experts == 351 and a.phi.shape == (13,)
+    assert a.theta.shape == (6, a.num_experts) and a.num_experts == 369 and a.phi.shape == (13,)
 
 
 @pytest.mark.parametrize("opponent, floor", [("markov:order=2", 0.45), ("frequency", 0.45), ("pattern", 0.15)])
@@ -86,3 +86,43 @@ def test_bad_arguments():
     agent.act(None)
     with pytest.raises(ValueError, match="last_opponent_move must be a move in 0..2"):
         agent.act(5)
+
+
+def test_it_beats_a_noisy_opponent_that_keeps_its_counts_flat():
+    """Half the time the opponent plays its least played move (ties at random), else a uniform one: its
+    frequencies stay flat and its n-grams near uniform. The least-frequent predictors (least_order=0)
+    read it; the agent without them (least_order=-1) takes clearly less."""
+
+    def against_flat(agent, rounds=1000, seed=0):
+        rng, counts = np.random.default_rng(seed), np.zeros(3)
+        agent.reset(seed)
+        last, rewards = None, []
+        for _ in range(rounds):
+            move = agent.act(last)
+            last = int(rng.choice(np.flatnonzero(counts == counts.min()))) if rng.random() < 0.5 else int(rng.integers(3))
+            counts[last] += 1
+            rewards.append(float(agent.payoff[move, last]))
+        return np.array(rewards)
+
+    with_least = np.concatenate([against_flat(OnlineAgent(), seed=s) for s in range(3)])
+    without = np.concatenate([against_flat(OnlineAgent(least_order=-1), seed=s) for s in range(3)])
+    se = math.sqrt(with_least.var() / len(with_least) + without.var() / len(without))
+    assert with_least.mean() - without.mean() > 3 * se, (with_least.mean(), without.mean(), se)  # 0.271 and 0.138, se 0.020
+
+
+def test_least_frequent_predictors_come_after_the_n_grams_and_change_nothing_else():
+    a, b = OnlineAgent(least_order=-1), OnlineAgent()
+    extra = b.num_predictors - a.num_predictors
+    assert extra == 2 * 3  # both sides, 3 count decays, the order-0 table
+    n_grams = 2 * 3 * len(a.predictors.tables)
+    rng = np.random.default_rng(1)
+    a.reset(0)
+    b.reset(0)
+    for t in range(80):
+        pa, pb = a.predictions(), b.predictions()
+        np.testing.assert_array_equal(np.delete(pb, np.arange(n_grams, n_grams + extra)), pa, err_msg=f"round {t}")
+        me, them = (int(x) for x in rng.integers(0, 3, 2))
+        a.predictors.push(me, them)
+        b.predictors.push(me, them)
+    with pytest.raises(ValueError, match="least_order must be an integer in -1..orders"):
+        OnlineAgent(least_order=7)

@@ -58,8 +58,9 @@ class ExpertMixturePolicy(nn.Module):
         self.expert_in = nn.Linear(num_features, hidden)
         self.global_in = nn.Linear(num_global, hidden, bias=False)
         self.expert_out = nn.Linear(hidden, 1)
-        self.uniform = nn.Sequential(nn.Linear(num_global, hidden), nn.Tanh(), nn.Linear(hidden, 1))
-        for layer in (self.expert_out, self.uniform[-1]):
+        uniform_out = nn.Linear(hidden, 1)
+        self.uniform = nn.Sequential(nn.Linear(num_global, hidden), nn.Tanh(), uniform_out)
+        for layer in (self.expert_out, uniform_out):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
 

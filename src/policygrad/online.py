@@ -12,7 +12,8 @@ the agent's moves and the pairs of both:
   opponent's and the agent's moves that followed it;
 * n-grams of orders 0 (frequencies) to 5 over each sequence: the most frequent next move of each
   side after the current context, counted with several decays per occurrence (1: all the match;
-  < 1: the recent occurrences weigh more);
+  < 1: the recent occurrences weigh more); and of order 0, the *least* frequent move of each side
+  (a player that keeps its counts flat plays next what it has played least);
 * the opponent's and the agent's last move (repeated), and a constant move (its rotations are the
   A constant strategies).
 
@@ -100,14 +101,17 @@ class OnlineAgent:
         count_replies: an n-gram predictor replies with the best response to its counted distribution
             (True) instead of beating the most frequent move (False, the default: it scored higher
             against the RoShamBo field).
+        least_order: the n-gram tables of order <= this also predict each side's *least* frequent next
+            move (0, the default: over the whole match, at each count decay; -1: none). A player that
+            keeps its counts flat, or avoids repeating itself, plays next what it has played least.
         name: the player's name.
     """
 
     def __init__(
         self,
         game="rps",
-        lr: float | Sequence[float] = (2.0, 1.0, 0.5, 0.3, 0.6, 0.15),
-        decay: float | Sequence[float] = (0.5, 0.8, 0.9, 0.95, 0.98, 0.99),
+        lr: float | Sequence[float] = (2.0, 1.0, 0.5, 0.3, 0.6, 0.05),
+        decay: float | Sequence[float] = (0.5, 0.8, 0.9, 0.95, 0.98, 0.999),
         meta_lr: float = 0.5,
         meta_decay: float = 0.995,
         safety_lr: float = 0.5,
@@ -116,6 +120,7 @@ class OnlineAgent:
         orders: int = 5,
         count_decays: Sequence[float] = (1.0, 0.9, 0.6),
         count_replies: bool = False,
+        least_order: int = 0,
         name: str = "online",
     ) -> None:
         lrs, decays = _floats(lr, "lr"), _floats(decay, "decay")
@@ -138,7 +143,7 @@ class OnlineAgent:
         self.safety_lr, self.safety_decay = float(safety_lr), float(safety_decay)
         # the predictors; orbit[b, r] = beats^r(b): rotation r of the reply b to a prediction, the last row (b = -1) no move
         self.predictors = Predictors(
-            self.payoff, np.asarray(self.game.beats()), np.asarray(self.game.rotations()), match_lengths, orders, count_decays, count_replies
+            self.payoff, np.asarray(self.game.beats()), np.asarray(self.game.rotations()), match_lengths, orders, count_decays, count_replies, least_order
         )
         self.orbit = self.predictors.orbit
         # one-hot rows of the moves, the last row (move -1) uniform

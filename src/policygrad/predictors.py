@@ -13,6 +13,9 @@ pairs of both, and proposes a reply (rotation 0 of its experts; rotation r plays
   ``count_decays`` per occurrence of the context (the count of move x after the current context is
   c(x) = sum_{s < t, ctx_s = ctx_t} d^(occurrences of ctx_t after s) 1[x_s = x]): the reply to the
   opponent's most frequent next move, and to the opponent's reply to the agent's most frequent next move;
+* optionally (``least_order``), the same replies to each side's *least* frequent next move in the
+  tables of order <= ``least_order``: a player that keeps its own counts flat (or that is told to
+  vary) plays next the move it has played least;
 * the longest earlier repeat (up to each of ``match_lengths``) of each sequence's recent end: the
   moves that followed it, replied to the same way;
 * the last moves, and a constant move.
@@ -63,6 +66,8 @@ class Predictors:
         count_decays: how much of an n-gram count survives each new occurrence of its context.
         count_replies: an n-gram predictor replies with the best response to its counted distribution
             instead of beating the most frequent move.
+        least_order: the n-gram tables of order <= this also predict each side's least frequent next
+            move (-1, the default: none; 0: the frequencies of the whole match).
     """
 
     def __init__(
@@ -74,6 +79,7 @@ class Predictors:
         orders: int = 5,
         count_decays: Sequence[float] = (1.0, 0.9, 0.6),
         count_replies: bool = False,
+        least_order: int = -1,
     ) -> None:
         if not all(0 < d <= 1 for d in count_decays) or not count_decays:
             raise ValueError(f"count_decays must be in (0, 1], got {tuple(count_decays)}")
@@ -81,6 +87,8 @@ class Predictors:
             raise ValueError(f"match_lengths must be >= 1, got {tuple(match_lengths)}")
         if int(orders) < 0:
             raise ValueError(f"orders must be >= 0, got {orders}")
+        if isinstance(least_order, bool) or not isinstance(least_order, (int, np.integer)) or not -1 <= least_order <= int(orders):
+            raise ValueError(f"least_order must be an integer in -1..orders ({orders}), got {least_order!r}")
         self.payoff = np.asarray(payoff, dtype=np.float64)
         a = self.payoff.shape[0]
         self.num_actions = a
@@ -100,12 +108,14 @@ class Predictors:
                 self.tables.append((seq, n, base, offset))
                 offset += base**n
         self.num_rows = offset  # + one spare row that stands for a context not seen yet
+        self.least_order = int(least_order)
+        self.least_tables = np.array([i for i, (_, n, _, _) in enumerate(self.tables) if n <= self.least_order], dtype=np.int64)
         self.reset()
 
     @property
     def num_predictors(self) -> int:
-        """P: the n-gram replies (both sides, every decay and table), the repeats, the last moves, the constant."""
-        return 2 * len(self.count_decays) * len(self.tables) + 6 * len(self.match_lengths) + 2 + 1
+        """P: the n-gram replies (both sides, every decay and table; then the least frequent ones), the repeats, the last moves, the constant."""
+        return 2 * len(self.count_decays) * (len(self.tables) + len(self.least_tables)) + 6 * len(self.match_lengths) + 2 + 1
 
     def reset(self) -> None:
         """Start a new match: no history, every count zero."""
@@ -149,6 +159,10 @@ class Predictors:
             reply_theirs, reply_mine = beats[theirs.argmax(-1)], beats[beats[mine.argmax(-1)]]
         reply_theirs = np.where(theirs.max(-1) > 0, reply_theirs, -1).ravel()
         reply_mine = np.where(mine.max(-1) > 0, reply_mine, -1).ravel()
+        # the least frequent next move of each side (its first in move order on ties), replied to the same way
+        few_theirs, few_mine = theirs[:, self.least_tables], mine[:, self.least_tables]
+        least_theirs = np.where(few_theirs.max(-1) > 0, beats[few_theirs.argmin(-1)], -1).ravel()
+        least_mine = np.where(few_mine.max(-1) > 0, beats[beats[few_mine.argmin(-1)]], -1).ravel()
         hist = []  # predicted next moves: the opponent's, and the opponent's reply to the agent's
         for s in (self.s_pairs, self.s_theirs, self.s_mine):
             found = _match_positions(s, self.match_lengths[-1])
@@ -161,7 +175,7 @@ class Predictors:
                     hist += [-1, -1]
         last = [self.theirs[-1], beats[self.mine[-1]]] if self.theirs else [-1, -1]
         points = beats[np.array(hist + last, dtype=np.int64)]
-        return np.concatenate([reply_theirs, reply_mine, points, [0]])
+        return np.concatenate([reply_theirs, reply_mine, least_theirs, least_mine, points, [0]])
 
     def expert_moves(self) -> np.ndarray:
         """[J] each expert's move this round (-1: none), expert j = predictor j // A, rotation j % A."""
