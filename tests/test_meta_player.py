@@ -69,3 +69,32 @@ def test_agent_load_reads_the_expert_file_and_its_run_directory(tmp_path):
     agent.reset(4), again.reset(4)
     moves = [(agent.act(o), again.act(o)) for o in [None, 0, 1, 2, 2, 1, 0, 0]]
     assert all(a == b for a, b in moves)
+
+
+def test_exploitability_of_registered_players_by_the_mind_reader():
+    """`policygrad exploitability NAME`: a player that is no torch policy is measured by the mind reader (equal
+    to the hand-written match above, match by match); a guarded one also carries its budget's bound."""
+    from policygrad.exploitability import checkpoint_exploitability, mind_reader_exploitability
+
+    rounds = 60
+    meta = checkpoint_exploitability("meta", rounds=rounds, matches=2, seed=5)
+    by_hand = [-_mind_reader_match(make_player("meta"), rounds, seed) / rounds for seed in (5, 6)]
+    assert meta.value == pytest.approx(np.mean(by_hand), abs=1e-12) and not meta.exact
+    assert meta.bound == pytest.approx(EXPERT_META_SAFETY / rounds) and checkpoint_exploitability("meta-raw", rounds=rounds, matches=2).bound is None
+    uniform = mind_reader_exploitability(make_player("uniform"), rounds=20, matches=2)
+    assert uniform.value == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match="safety applies to a checkpoint"):
+        checkpoint_exploitability("meta", safety=2.0)
+    with pytest.raises(ValueError, match="matches must be an integer >= 1, got 0"):
+        mind_reader_exploitability(make_player("online"), matches=0)
+
+
+def test_exploitability_command_takes_a_player_name(capsys):
+    import json
+
+    from policygrad.cli import main
+
+    assert main(["exploitability", "meta", "--rounds", "30", "--matches", "2", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["checkpoint"] == "meta" and out["rounds"] == 30 and out["bound"] == pytest.approx(EXPERT_META_SAFETY / 30)
+    assert 0 <= out["value"] <= 1

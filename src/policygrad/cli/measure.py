@@ -55,19 +55,27 @@ _EXPLOITABILITY, _APPROXIMATE = defaults_of(checkpoint_exploitability), defaults
 
 @dataclass(frozen=True)
 class ExploitabilityOptions:
-    checkpoint: str = option(help="checkpoint.pt (policy-gradient or baseline) or its run directory", positional=True, type=path_arg)
+    checkpoint: str = option(
+        help="checkpoint.pt (policy-gradient or baseline), its run directory, or a registered player (online, meta, meta-raw, ...)",
+        positional=True,
+        type=path_arg,
+    )
     max_states: int = option(_EXPLOITABILITY.max_states, "above this many states in one round, fall back to the approximate method", type=at_least(1))
     iterations: int = option(_APPROXIMATE.iterations, "approximate method (recurrent policies): the best-response learner's iterations", type=at_least(1))
     safety: float | None = option(
         _EXPLOITABILITY.safety, "measure the agent played safely with a budget of EPS points (policygrad.safety; default: as trained)", metavar="EPS"
     )
     seed: int = option(_APPROXIMATE.seed, "seed of the approximate method's learner and evaluation", type=seed_arg)
+    rounds: int = option(_EXPLOITABILITY.rounds, "a player that is no torch policy (online, meta): rounds of each mind-reader match", type=at_least(1))
+    matches: int = option(_EXPLOITABILITY.matches, "a player that is no torch policy: mind-reader matches", type=at_least(1))
     json: bool = option(False, "print one JSON object")
 
 
 def cmd_exploitability(args) -> int:
     o = from_args(ExploitabilityOptions, args)
-    result = checkpoint_exploitability(o.checkpoint, max_states=o.max_states, safety=o.safety, iterations=o.iterations, seed=o.seed)
+    result = checkpoint_exploitability(
+        o.checkpoint, max_states=o.max_states, safety=o.safety, rounds=o.rounds, matches=o.matches, iterations=o.iterations, seed=o.seed
+    )
     if o.json:
         print(json.dumps({"checkpoint": o.checkpoint, **result.to_dict()}, indent=2))
         return 0
@@ -75,7 +83,8 @@ def cmd_exploitability(args) -> int:
     console.print(
         f"exploitability of {o.checkpoint}: {result.value:.4f} per round over {result.rounds} rounds ({label}; {result.method}"
         + (f", {result.states:,} states" if result.exact else "")
-        + f", {result.seconds:.1f} s)",
+        + f", {result.seconds:.1f} s)"
+        + ("" if result.bound is None else f"; at most {result.bound:.4f} per round against any opponent (the safe-play budget)"),
         highlight=False,
     )
     return 0
