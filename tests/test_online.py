@@ -107,7 +107,7 @@ def test_it_beats_a_noisy_opponent_that_keeps_its_counts_flat():
     with_least = np.concatenate([against_flat(OnlineAgent(), seed=s) for s in range(3)])
     without = np.concatenate([against_flat(OnlineAgent(least_order=-1), seed=s) for s in range(3)])
     se = math.sqrt(with_least.var() / len(with_least) + without.var() / len(without))
-    assert with_least.mean() - without.mean() > 3 * se, (with_least.mean(), without.mean(), se)  # 0.271 and 0.138, se 0.020
+    assert with_least.mean() - without.mean() > 3 * se, (with_least.mean(), without.mean(), se)  # 0.250 and 0.130, se 0.021
 
 
 def test_least_frequent_predictors_come_after_the_n_grams_and_change_nothing_else():

@@ -110,8 +110,8 @@ class OnlineAgent:
     def __init__(
         self,
         game="rps",
-        lr: float | Sequence[float] = (2.0, 1.0, 0.5, 0.3, 0.6, 0.05),
-        decay: float | Sequence[float] = (0.5, 0.8, 0.9, 0.95, 0.98, 0.999),
+        lr: float | Sequence[float] = (2.0, 1.0, 0.5, 0.3, 0.6, 0.15),
+        decay: float | Sequence[float] = (0.5, 0.8, 0.9, 0.95, 0.98, 0.99),
         meta_lr: float = 0.5,
         meta_decay: float = 0.995,
         safety_lr: float = 0.5,
