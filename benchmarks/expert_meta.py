@@ -81,7 +81,7 @@ def cmd_tournament(args) -> int:
 def cmd_exploit(args) -> int:
     torch.set_num_threads(1)
     policy, config = load_expert(args.weights)
-    batch = play(policy, "mixed", args.matches, args.rounds, args.seed, config.game, mind_reader=1.0)
+    batch = play(policy, "mixed", args.matches, args.rounds, args.seed, config.game, mind_reader=1.0, least_order=config.least_order)
     mean, se = mean_se(batch.rewards.double().mean(1))
     print(
         f"mind reader vs the agent, {args.matches} matches x {args.rounds} rounds: the agent scores {mean:+.4f} +- {se:.4f} (se) per round; the reader takes {-mean:.4f}"

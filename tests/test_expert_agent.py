@@ -31,15 +31,16 @@ def _histories(n: int, rounds: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return mine, theirs
 
 
-def test_features_equal_online_agents_experts_match_by_match():
+@pytest.mark.parametrize("least_order, predictors", [(-1, 117), (0, 123)])
+def test_features_equal_online_agents_experts_match_by_match(least_order, predictors):
     """Every predictor of every match, every round, equals OnlineAgent's; the reward averages equal a per-match loop."""
     n, rounds = 3, 160
     mine, theirs = _histories(n, rounds, 0)
-    features = ExpertFeatures(n, rounds)
-    agents = [OnlineAgent(least_order=-1) for _ in range(n)]  # ExpertFeatures has no least-frequent predictors
+    features = ExpertFeatures(n, rounds, least_order=least_order)
+    agents = [OnlineAgent(least_order=least_order) for _ in range(n)]
     for agent in agents:
         agent.reset(0)
-    assert features.num_predictors == agents[0].num_predictors == 117 and features.num_experts == agents[0].num_experts
+    assert features.num_predictors == agents[0].num_predictors == predictors and features.num_experts == agents[0].num_experts
     horizons = features.horizons.double().numpy()
     avg = np.zeros((n, features.num_experts, len(horizons)))
     own = np.zeros((n, len(horizons)))

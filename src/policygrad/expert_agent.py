@@ -28,11 +28,11 @@ EXPERT_META_CHECKPOINT = os.path.join(os.path.dirname(__file__), "data", "expert
 EXPERT_META_SAFETY = 10.0  # points a match may risk (policygrad.safety.SafeBudget): no opponent's expected take exceeds this
 
 
-def numpy_player(policy: ExpertMixturePolicy, game: Game, safety: float | None = None) -> ExpertPlayer:
+def numpy_player(policy: ExpertMixturePolicy, game: Game, safety: float | None = None, least_order: int = -1) -> ExpertPlayer:
     """The NumPy player of one match of ``policy`` (its weights as float32, read in float64), guarded by
-    :class:`~policygrad.safety.SafeBudget` with ``safety`` points (None: unguarded)."""
+    :class:`~policygrad.safety.SafeBudget` with ``safety`` points (None: unguarded); ``least_order``: as trained."""
     payoff = game.payoff.double().numpy()
-    predictors = Predictors(payoff, game.beats().numpy(), game.rotations().numpy())  # ExpertFeatures' predictors (its defaults)
+    predictors = Predictors(payoff, game.beats().numpy(), game.rotations().numpy(), least_order=least_order)  # ExpertFeatures' predictors
     weights = {k: v.detach().float().numpy() for k, v in policy.state_dict().items()}  # float32, as an exported file embeds them
     guard = None if safety is None else SafeBudget(payoff, nash_equilibrium(game).double().numpy(), safety)
     return ExpertPlayer(ExpertScores(predictors, HORIZONS, EVIDENCE_DECAY), MixtureNet(weights), guard)
@@ -47,13 +47,16 @@ class ExpertAgent:
         name: the player's name.
         safety: play through the safe-play guard with this budget of points (:class:`policygrad.safety.SafeBudget`:
             no opponent's expected take from a match exceeds it); None: the policy as trained, unguarded.
+        least_order: the predictors' least-frequent tables, as the policy was trained (its recipe's ``least_order``).
     """
 
-    def __init__(self, policy: ExpertMixturePolicy, game: str | Game = "rps", name: str = "expert-meta", safety: float | None = None) -> None:
+    def __init__(
+        self, policy: ExpertMixturePolicy, game: str | Game = "rps", name: str = "expert-meta", safety: float | None = None, least_order: int = -1
+    ) -> None:
         self.policy = policy.eval()
         self.game = make_game(game)
         self.name = name
-        self.player = numpy_player(self.policy, self.game, safety)
+        self.player = numpy_player(self.policy, self.game, safety, least_order)
         self.guard = self.player.guard
         self.reset()
 
@@ -64,7 +67,7 @@ class ExpertAgent:
         g = make_game(game)
         if g.name != make_game(config.game).name:
             raise ValueError(f"{path} was trained on {config.game}, not {g.name}")
-        return cls(policy, g, safety=safety)
+        return cls(policy, g, safety=safety, least_order=config.least_order)
 
     def reset(self, seed: int | None = None) -> None:
         """Start a new match (``seed`` seeds the agent's own draws; None: seed 0, as every library player)."""

@@ -117,6 +117,8 @@ class ExpertTrainConfig:
     """the most snapshots kept (the oldest goes first)."""
     init: str = ""
     """start from the weights of this expert-mixture file or run directory ("": from scratch)."""
+    least_order: int = -1
+    """the agent's predictors also give each side's least frequent move in the n-gram tables up to this order (-1: none)."""
     immediate: str = "sampled"
     """the immediate reward's term: "sampled" (REINFORCE with the baseline E_pi[M[A, O_t]]) or "expected"
     (the gradient of E_pi[M[A, O_t]] itself, sum_a grad pi(a | S_t) M[a, O_t]: the agent's own draw integrated out)."""
@@ -189,6 +191,7 @@ def play(
     rotate: bool = False,
     selves: Sequence[ExpertMixturePolicy] = (),
     past_selves: float = 0.0,
+    least_order: int = -1,
 ) -> ExpertBatch:
     """Play N matches of ``policy`` against ``population`` (an opponent spec), with the variations of the module docstring.
 
@@ -206,6 +209,7 @@ def play(
             plays: it keeps its own features of the match with the roles swapped (its moves are the
             opponent's, the agent's are its opponent's) and samples its move from its own probabilities,
             before the round and apart from the agent's draw; rotated like the others.
+        least_order: the agent's (and the snapshots') least-frequent predictors (:class:`~policygrad.experts.ExpertFeatures`).
     """
     g = make_game(game)
     a_num = g.num_actions
@@ -225,8 +229,8 @@ def play(
     past_self = (share >= mind_reader) & (share < mind_reader + past_selves) if selves else torch.zeros(n, dtype=torch.bool)
     mine = past_self.nonzero().squeeze(1)  # the snapshots' matches
     who = torch.randint(len(selves), (len(mine),), generator=gen) if len(mine) else mine
-    mirror = ExpertFeatures(len(mine), rounds, g) if len(mine) else None  # the match from the snapshots' side
-    features = ExpertFeatures(n, rounds, g)
+    mirror = ExpertFeatures(len(mine), rounds, g, least_order=least_order) if len(mine) else None  # the match from the snapshots' side
+    features = ExpertFeatures(n, rounds, g, least_order=least_order)
     moves_T, feats_T, glob_T, probs_T, actions_T, opp_T, rewards_T = [], [], [], [], [], [], []
     for t in range(rounds):
         moves, feats, glob = features.features()
@@ -330,7 +334,8 @@ class ExpertTrainer:
         2 * members opponents (``heldout_seed``), ``heldout_batch`` fresh matches each call, no mind reader."""
         cfg = self.config
         pop = random_population(random.Random(cfg.heldout_seed), 2 * cfg.members)
-        batch = play(self.policy, pop, cfg.heldout_batch or cfg.batch, cfg.rounds, cfg.heldout_seed + self.iteration, cfg.game, rotate=cfg.rotate)
+        n, seed = cfg.heldout_batch or cfg.batch, cfg.heldout_seed + self.iteration
+        batch = play(self.policy, pop, n, cfg.rounds, seed, cfg.game, rotate=cfg.rotate, least_order=cfg.least_order)
         return {"heldout_reward": float(batch.rewards.mean())}
 
     def step(self) -> dict:
@@ -343,7 +348,7 @@ class ExpertTrainer:
             population, switch_to = random_population(self.rng, cfg.members), random_population(self.rng, cfg.members)
         seed = cfg.seed * 1_000_000 + self.iteration
         variations = (switch_to, cfg.switch, cfg.mind_reader, cfg.rotate, self.selves, cfg.past_selves)
-        batch = play(self.policy, population, cfg.batch, cfg.rounds, seed, cfg.game, *variations)
+        batch = play(self.policy, population, cfg.batch, cfg.rounds, seed, cfg.game, *variations, least_order=cfg.least_order)
         t_play = time.perf_counter() - t0
         expected = cfg.immediate == "expected"
         adv = advantages(batch, self.payoff, cfg.gamma, immediate=not expected)  # [N, T]
@@ -392,16 +397,9 @@ class ExpertTrainer:
 
 def save_expert(path: str, policy: ExpertMixturePolicy, config: ExpertTrainConfig, iteration: int) -> str:
     """Write the policy's weights and recipe (atomic; loads with ``weights_only=True``)."""
-    payload = {
-        "format": FORMAT,
-        "version": VERSION,
-        "game": game_record(make_game(config.game)),
-        "kind": EXPERT_KIND,
-        "config": config.to_dict(),
-        "iteration": iteration,
-        "shape": {"num_features": policy.num_features, "num_global": policy.num_global, "num_actions": policy.num_actions, "hidden": policy.hidden},
-        "policy": policy.state_dict(),
-    }
+    payload = {"format": FORMAT, "version": VERSION, "game": game_record(make_game(config.game)), "kind": EXPERT_KIND, "config": config.to_dict()}
+    shape = {"num_features": policy.num_features, "num_global": policy.num_global, "num_actions": policy.num_actions, "hidden": policy.hidden}
+    payload.update(iteration=iteration, shape=shape, policy=policy.state_dict())
     return atomic_write(path, lambda tmp: torch.save(payload, tmp), suffix=".pt")
 
 

@@ -14,6 +14,7 @@ match by match):
   current context is  c(x) = sum_{s < t, ctx_s = ctx_t} d^(occurrences of ctx_t after s) 1[x_s = x];
 * the longest earlier repeat (up to each of ``match_lengths``) of each sequence's recent end: the
   moves that followed it;
+* optionally (``least_order``), each side's least frequent next move in the low-order tables;
 * the last moves, and a constant move.
 
 Here they are computed from the history tensors with no per-match loop: an n-gram count is a masked
@@ -54,7 +55,8 @@ class ExpertFeatures:
         n: N, the number of matches.
         rounds: the most rounds a match may have (the history tensors are allocated for it).
         game: the game (spec or Game).
-        match_lengths, orders, count_decays: the predictors, as :class:`~policygrad.online.OnlineAgent`'s.
+        match_lengths, orders, count_decays, least_order: the predictors, as :class:`~policygrad.predictors.Predictors`'
+            (``least_order`` -1, the default: no least-frequent predictors; ``OnlineAgent`` uses 0).
         horizons: the decays h of the expert reward averages.
     """
 
@@ -67,6 +69,7 @@ class ExpertFeatures:
         orders: int = 5,
         count_decays: Sequence[float] = (1.0, 0.9, 0.6),
         horizons: Sequence[float] = HORIZONS,
+        least_order: int = -1,
     ) -> None:
         for name, value in (("n", n), ("rounds", rounds)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -95,6 +98,10 @@ class ExpertFeatures:
                     break
                 self.tables.append((seq, order, base))
         self.orders_K = torch.tensor([order for _, order, _ in self.tables])
+        if isinstance(least_order, bool) or not isinstance(least_order, int) or not -1 <= least_order <= int(orders):
+            raise ValueError(f"least_order must be an integer in -1..orders ({orders}), got {least_order!r}")
+        self.least_order = least_order
+        self.least_L = torch.nonzero(self.orders_K <= least_order).flatten()  # the tables that also predict the least frequent move
         self.max_order = int(self.orders_K.max())
         # code of table k = sum_i s_seq[-i] * base^(order - i), i = 1..order: one matrix [3 * O, K] over the last O moves of each sequence
         weights = torch.zeros(3, max(self.max_order, 1), len(self.tables), dtype=torch.long)
@@ -110,7 +117,7 @@ class ExpertFeatures:
 
     @property
     def num_predictors(self) -> int:
-        return 2 * len(self.count_decays) * len(self.tables) + 6 * len(self.match_lengths) + 2 + 1
+        return 2 * len(self.count_decays) * (len(self.tables) + len(self.least_L)) + 6 * len(self.match_lengths) + 2 + 1
 
     @property
     def num_experts(self) -> int:
@@ -153,14 +160,15 @@ class ExpertFeatures:
 
     # -- predictions ----------------------------------------------------------------------------
 
-    def _ngram_replies(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def _ngram_replies(self) -> list[torch.Tensor]:
         """[N, D * K] each: the reply to the opponent's predicted next move, and the opponent's
-        predicted reply to the agent's predicted next move, replied to (-1: context not seen yet)."""
+        predicted reply to the agent's predicted next move, replied to (-1: context not seen yet);
+        then [N, D * L] each: the same replies to each side's least frequent next move (the L tables
+        of order <= ``least_order``)."""
         t, a = self.t, self.game.num_actions
-        d_num, k_num = len(self.count_decays), len(self.tables)
-        none = torch.full((self.n, d_num * k_num), -1, dtype=torch.long)
+        d_num, k_num, l_num = len(self.count_decays), len(self.tables), len(self.least_L)
         if t == 0:
-            return none, none.clone()
+            return [torch.full((self.n, d_num * m), -1, dtype=torch.long) for m in (k_num, k_num, l_num, l_num)]
         cur_NK = self._codes_NK
         eq_NKS = (self.codes_NKT[:, :, :t] == cur_NK[:, :, None]) & (cur_NK[:, :, None] >= 0)
         eqi = eq_NKS.to(torch.long)
@@ -178,7 +186,10 @@ class ExpertFeatures:
         beats = self.beats
         reply_theirs = torch.where(theirs.amax(-1) > 0, beats[theirs.argmax(-1)], -1)
         reply_mine = torch.where(mine.amax(-1) > 0, beats[beats[mine.argmax(-1)]], -1)
-        return reply_theirs.reshape(self.n, -1), reply_mine.reshape(self.n, -1)
+        few_theirs, few_mine = theirs[:, :, self.least_L], mine[:, :, self.least_L]  # argmin: the first on ties, as NumPy's
+        least_theirs = torch.where(few_theirs.amax(-1) > 0, beats[few_theirs.argmin(-1)], -1)
+        least_mine = torch.where(few_mine.amax(-1) > 0, beats[beats[few_mine.argmin(-1)]], -1)
+        return [x.reshape(self.n, -1) for x in (reply_theirs, reply_mine, least_theirs, least_mine)]
 
     def _history_predictions(self) -> torch.Tensor:
         """[N, 6 * len(match_lengths)]: for the pair, the opponent's and the agent's sequence, at each
@@ -200,7 +211,7 @@ class ExpertFeatures:
     def predictions(self) -> torch.Tensor:
         """[N, P] each predictor's reply (its rotation 0; -1: no prediction yet), in OnlineAgent's order."""
         a1 = self.game.num_actions + 1
-        reply_theirs, reply_mine = self._ngram_replies()
+        ngrams = self._ngram_replies()
         hist = self._history_predictions()
         if self.t > 0:
             last = torch.stack([self.seqs_3NT[0, :, self.t - 1], self.beats[self.seqs_3NT[1, :, self.t - 1]]], 1)
@@ -208,7 +219,7 @@ class ExpertFeatures:
             last = torch.full((self.n, 2), -1, dtype=torch.long)
         points = self.beats[torch.cat([hist, last], 1) % a1]
         const = torch.zeros(self.n, 1, dtype=torch.long)
-        return torch.cat([reply_theirs, reply_mine, points, const], 1)
+        return torch.cat([*ngrams, points, const], 1)
 
     def expert_moves(self) -> torch.Tensor:
         """[N, J] each expert's move this round (-1: none), expert j = predictor j // A, rotation j % A."""
