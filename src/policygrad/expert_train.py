@@ -137,6 +137,8 @@ class ExpertTrainConfig:
             raise ValueError(f"immediate must be one of {', '.join(IMMEDIATE)}, got {self.immediate!r}")
         if not isinstance(self.heldout_batch, int) or isinstance(self.heldout_batch, bool) or self.heldout_batch < 0:
             raise ValueError(f"heldout_batch must be an integer >= 0 (0: batch), got {self.heldout_batch!r}")
+        if isinstance(self.least_order, bool) or not isinstance(self.least_order, int) or self.least_order < -1:
+            raise ValueError(f"least_order must be an integer >= -1 (-1: no least-frequent predictors), got {self.least_order!r}")
         if not 0 <= self.gamma <= 1:
             raise ValueError(f"gamma must be in [0, 1], got {self.gamma!r}")
         if not self.lr > 0:
