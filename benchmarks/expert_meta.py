@@ -10,6 +10,7 @@ Usage::
     .venv/bin/python benchmarks/expert_meta.py train --config agents/expert-meta.toml --run-dir runs/expert-meta
     .venv/bin/python benchmarks/expert_meta.py tournament --weights runs/expert-meta/expert.pt --suite roshambo --seeds 5 --agents expert-meta,online
     .venv/bin/python benchmarks/expert_meta.py exploit --weights runs/expert-meta/expert.pt --rounds 1000 --matches 32 --profile
+    .venv/bin/python benchmarks/expert_meta.py heldout --weights runs/expert-meta/expert.pt --matches 48 --rounds 1000
     .venv/bin/python benchmarks/expert_meta.py curve --metrics runs/expert-meta/metrics.csv --out docs/img/expert-meta-curve.png
 
 ``tournament`` prints the leaderboard (mean reward per round over the field, 95% interval, the worst
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import sys
 import time
 
@@ -31,6 +33,7 @@ import torch
 from policygrad import tournament
 from policygrad.config import load_toml
 from policygrad.expert_agent import EXPERT_META_CHECKPOINT, ExpertAgent
+from policygrad.expert_population import random_population
 from policygrad.expert_train import ExpertTrainConfig, load_expert, play, train_expert
 from policygrad.files import atomic_write_text
 from policygrad.games import make_game
@@ -99,6 +102,17 @@ def cmd_exploit(args) -> int:
     return 0
 
 
+def cmd_heldout(args) -> int:
+    """Reward per round against the recipe's held-out population (2 x members opponents from heldout_seed), one match each, long matches."""
+    torch.set_num_threads(1)
+    policy, config = load_expert(args.weights)
+    pop = random_population(random.Random(config.heldout_seed), 2 * config.members)
+    batch = play(policy, pop, args.matches, args.rounds, config.heldout_seed, config.game, rotate=config.rotate, least_order=config.least_order)
+    mean, se = mean_se(batch.rewards.double().mean(1))
+    print(f"held-out population, {args.matches} matches x {args.rounds} rounds: {mean:+.4f} +- {se:.4f} (se) per round")
+    return 0
+
+
 def cmd_curve(args) -> int:
     print(plot_expert_curve(args.metrics, args.out))
     return 0
@@ -128,6 +142,11 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--profile", action="store_true", help="also print the take and the uniform share by window of rounds")
     e.set_defaults(run=cmd_exploit)
+    h = sub.add_parser("heldout", help="reward per round against the recipe's held-out population")
+    h.add_argument("--weights", default=EXPERT_META_CHECKPOINT, help="the agent's file (default: the shipped one)")
+    h.add_argument("--rounds", type=int, default=1000)
+    h.add_argument("--matches", type=int, default=48)
+    h.set_defaults(run=cmd_heldout)
     c = sub.add_parser("curve", help="the learning-curve figure of a run's metrics.csv")
     c.add_argument("--metrics", default="benchmarks/results/expert_meta_metrics.csv")
     c.add_argument("--out", default="docs/img/expert-meta-curve.png")

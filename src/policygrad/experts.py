@@ -6,7 +6,7 @@ K n-gram tables, D count decays, H reward horizons, F features per expert, G glo
 Each round every expert proposes a move: a *predictor* (of the opponent's next move, or of the
 agent's own, which an opponent that models us would reply to) and one of its A *rotations*
 (rotation r plays beats^r of the predictor's reply). The predictors are exactly those of
-:class:`~policygrad.online.OnlineAgent` (the same P = 117 in RPS, in the same order; tested against it
+:class:`~policygrad.online.OnlineAgent` (in RPS P = 123 with the least-frequent ones, as online plays, or 117 without; the same order; tested against it
 match by match):
 
 * n-grams of orders 0 to 5 over the opponent's, the agent's and the pair sequence, counted with
