@@ -100,7 +100,6 @@ class ExpertFeatures:
         self.orders_K = torch.tensor([order for _, order, _ in self.tables])
         if isinstance(least_order, bool) or not isinstance(least_order, int) or not -1 <= least_order <= int(orders):
             raise ValueError(f"least_order must be an integer in -1..orders ({orders}), got {least_order!r}")
-        self.least_order = least_order
         self.least_L = torch.nonzero(self.orders_K <= least_order).flatten()  # the tables that also predict the least frequent move
         self.max_order = int(self.orders_K.max())
         # code of table k = sum_i s_seq[-i] * base^(order - i), i = 1..order: one matrix [3 * O, K] over the last O moves of each sequence
