@@ -8,9 +8,9 @@ gradient (:mod:`policygrad.expert_train`) that weighs the in-match experts of ``
 Usage::
 
     .venv/bin/python benchmarks/expert_meta.py train --config agents/expert-meta.toml --run-dir runs/expert-meta
-    .venv/bin/python benchmarks/expert_meta.py tournament --weights runs/expert-meta/expert.pt --suite roshambo --seeds 5 --agents expert-meta,online
-    .venv/bin/python benchmarks/expert_meta.py exploit --weights runs/expert-meta/expert.pt --rounds 1000 --matches 32 --profile
-    .venv/bin/python benchmarks/expert_meta.py heldout --weights runs/expert-meta/expert.pt --matches 48 --rounds 1000
+    .venv/bin/python benchmarks/expert_meta.py tournament --weights runs/expert-meta --suite roshambo --seeds 5 --agents expert-meta,online
+    .venv/bin/python benchmarks/expert_meta.py exploit --weights runs/expert-meta --rounds 1000 --matches 32 --profile
+    .venv/bin/python benchmarks/expert_meta.py heldout --weights runs/expert-meta --matches 48 --rounds 1000
     .venv/bin/python benchmarks/expert_meta.py curve --metrics runs/expert-meta/metrics.csv --out docs/img/expert-meta-curve.png
 
 ``tournament`` prints the leaderboard (mean reward per round over the field, 95% interval, the worst
@@ -47,17 +47,19 @@ def register(weights: str, name: str = "expert-meta") -> None:
 
 
 def cmd_train(args) -> int:
-    config = ExpertTrainConfig.from_dict(load_toml(args.config))
+    if args.resume:  # the run folder's own recipe, continued from its last checkpoint
+        config = ExpertTrainConfig.from_dict(load_toml(os.path.join(args.run_dir, "config.toml")))
+    else:
+        config = ExpertTrainConfig.from_dict(load_toml(args.config))
     if args.iterations:
         config = ExpertTrainConfig.from_dict({**config.to_dict(), "iterations": args.iterations})
-    os.makedirs(args.run_dir, exist_ok=True)
-    start = time.perf_counter()
 
     def progress(row: dict) -> None:
         print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
 
-    train_expert(config, args.run_dir, progress)
-    print(f"trained {config.iterations} iterations in {time.perf_counter() - start:.0f} s; weights: {os.path.join(args.run_dir, 'expert.pt')}")
+    result = train_expert(config, args.run_dir, resume=args.resume, progress=progress, overwrite=args.overwrite)
+    state = "stopped (resume it with --resume)" if result.interrupted else "trained"
+    print(f"{state} at iteration {result.iterations} ({result.seconds:.0f} s this call); the agent: {os.path.join(args.run_dir, 'checkpoint.pt')}")
     return 0
 
 
@@ -122,8 +124,10 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train the agent from a recipe")
-    t.add_argument("--config", required=True)
+    t.add_argument("--config", help="the recipe (TOML); not with --resume, which reads the run folder's config.toml")
     t.add_argument("--run-dir", required=True)
+    t.add_argument("--resume", action="store_true", help="continue the stopped run in --run-dir from its last checkpoint")
+    t.add_argument("--overwrite", action="store_true", help="start the run again in a --run-dir that holds one")
     t.add_argument("--iterations", type=int, default=0, help="override the recipe's iterations (0: keep)")
     t.set_defaults(run=cmd_train)
     r = sub.add_parser("tournament", help="play the agent (and others) against a suite")
@@ -152,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--out", default="docs/img/expert-meta-curve.png")
     c.set_defaults(run=cmd_curve)
     args = p.parse_args(argv)
+    if args.run is cmd_train and (args.config is None) == (not args.resume):
+        p.error("train needs --config FILE for a new run, or --resume to continue the one in --run-dir (not both)")
     return args.run(args)
 
 

@@ -99,7 +99,7 @@ def test_a_seeded_run_is_reproducible():
     rows_a, params_a = run(0)
     rows_b, params_b = run(0)
     assert repr(rows_a) == repr(rows_b)  # nan-safe equality
-    assert all(row["reward"] == row["reward"] and row["past_self"] == row["past_self"] for row in rows_a)  # every kind of match was played
+    assert all(row["reward_per_round"] == row["reward_per_round"] and row["past_self"] == row["past_self"] for row in rows_a)  # every kind of match was played
     for a, b in zip(params_a, params_b):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     rows_c, _ = run(1)
@@ -178,3 +178,46 @@ def test_least_order_reaches_training_play_and_the_loaded_agent(tmp_path):
         moves, _, _ = scores.features()
         assert torch.equal(torch.as_tensor(moves).to(torch.int8), batch.moves[t, 0]), t
         scores.update(int(batch.actions[0, t]), int(batch.opponent_moves[0, t]))
+
+
+def _metrics(run_dir) -> list[dict]:
+    import csv
+
+    with open(run_dir / "metrics.csv", newline="") as fh:
+        return [{k: v for k, v in row.items() if "seconds" not in k} for row in csv.DictReader(fh)]
+
+
+def test_a_stopped_run_resumes_bit_for_bit_and_its_folder_is_the_agent(tmp_path):
+    """The run folder of :func:`train_expert` follows `policygrad train`'s rules: stopped after 2 of 5
+    iterations and resumed, it writes the uninterrupted run's metrics and weights exactly (the
+    population generator, Adam and the past selves are in the checkpoint), and the folder loads as the agent."""
+    from policygrad.agent import Agent
+    from policygrad.expert_agent import ExpertAgent
+    from policygrad.expert_train import load_expert, train_expert
+
+    cfg = _config(iterations=5, past_selves=0.3, snapshot_every=1, snapshots=2, checkpoint_every=1, eval_every=2, heldout_batch=2)
+    whole = train_expert(cfg, str(tmp_path / "whole"))
+    assert not whole.interrupted and whole.iterations == 5
+    part = train_expert(cfg, str(tmp_path / "part"), stop_after=2)
+    assert part.interrupted and part.iterations == 2 and not (tmp_path / "part" / "report.json").exists()
+    with pytest.raises(FileExistsError, match="already holds a run; use --resume"):
+        train_expert(cfg, str(tmp_path / "part"))
+    resumed = train_expert(cfg, str(tmp_path / "part"), resume=True)
+    assert resumed.iterations == 5 and resumed.reward_per_round == whole.reward_per_round
+    rows = _metrics(tmp_path / "whole")
+    assert [int(r["iteration"]) for r in rows] == [1, 2, 3, 4, 5] and [r["heldout_reward"] != "" for r in rows] == [False, True, False, True, True]
+    assert _metrics(tmp_path / "part") == rows
+    (a, _), (b, config) = load_expert(str(tmp_path / "whole")), load_expert(str(tmp_path / "part"))
+    assert config == cfg
+    for x, y in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(x, y, rtol=0, atol=0)
+    assert isinstance(Agent.load(str(tmp_path / "part")), ExpertAgent)
+
+
+def test_a_run_folder_that_is_not_ours_is_refused(tmp_path):
+    from policygrad.expert_train import train_expert
+
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="is not empty .* and is not a policygrad run folder"):
+        train_expert(_config(iterations=1), str(tmp_path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]

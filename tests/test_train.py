@@ -104,11 +104,11 @@ def test_plain_sgd_reinforce_learns_too(tmp_path):
         ({"opponent": "nobody"}, "unknown opponent 'nobody'; allowed: constant"),
         ({"opponent": "markov:order=9"}, "bad value '9' for parameter 'order'"),
         ({"policy": "cnn"}, "policy='cnn' is not allowed"),
-        ({"batch": 2.5}, "batch must be a int"),
+        ({"batch": 2.5}, "batch must be an integer, got 2.5"),
         ({"hidden": (0,)}, "hidden must be a non-empty list of positive integers"),
         ({"ent_anneal": (0.9, 0.6)}, "ent_anneal must be two fractions start,end with 0 <= start <= end <= 1, got "),
         ({"ent_anneal": (0.5,)}, "ent_anneal must be two fractions"),
-        ({"ent_anneal": 0.5}, "ent_anneal must be a tuple, got 0.5"),
+        ({"ent_anneal": 0.5}, "ent_anneal must be a list, got 0.5"),
     ],
 )
 def test_bad_config_values_are_named_with_what_is_allowed(overrides, message):

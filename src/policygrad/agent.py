@@ -30,7 +30,7 @@ import torch
 from . import encoding
 from .checkpoint import load_checkpoint, load_trained
 from .expert_agent import ExpertAgent, expert_meta_player
-from .expert_train import EXPERT_KIND
+from .expert_train import EXPERT_KIND, expert_file
 from .games import Game, make_game
 from .online import OnlineAgent
 from .opponents import EXTERNAL, REGISTRY, make_opponent
@@ -67,9 +67,7 @@ class Agent:
         ``safety``: play it through :class:`policygrad.safety.SafePolicy` with a budget of that many
         points (the expected score of any match is then at least ``-safety``); None plays it as trained.
         """
-        if os.path.isfile(os.path.join(path, "expert.pt")):  # a run directory of benchmarks/expert_meta.py train
-            path = os.path.join(path, "expert.pt")
-        if load_checkpoint(path).get("kind") == EXPERT_KIND:  # the expert-mixture agent (`meta`) plays its own history
+        if load_checkpoint(expert_file(path)).get("kind") == EXPERT_KIND:  # the expert-mixture agent (`meta`) plays its own history
             return ExpertAgent.load(path, safety=safety)
         trained = load_trained(path)
         policy, name = trained.policy, trained.name

@@ -79,7 +79,8 @@ class TrainConfig:
             if isinstance(getattr(self, name), list):
                 object.__setattr__(self, name, tuple(getattr(self, name)))
         for f in fields(self):
-            _check(f, getattr(self, f.name))
+            check_field(f, getattr(self, f.name))
+            _check_tuple(f.name, getattr(self, f.name))
         make_game(self.game)
         check_spec(self.opponent)  # a data check: builds no outside bot, so a loaded config runs nothing
         parse_estimator(self.estimator)
@@ -122,19 +123,24 @@ class TrainConfig:
         return {f.name: f.metadata.get("help", "") for f in fields(cls)}
 
 
-def _check(f, value) -> None:
-    meta, name = f.metadata, f.name
-    expected: Any = {"int": int, "float": (int, float), "bool": bool, "str": str, "tuple": tuple}[f.type if isinstance(f.type, str) else f.type.__name__]
-    if isinstance(value, bool) and expected is not bool:
-        raise ValueError(f"{name} must be a {f.type}, got {value!r}")
-    if not isinstance(value, expected):
-        raise ValueError(f"{name} must be a {f.type}, got {value!r}")
+def _check_tuple(name: str, value) -> None:
+    """TrainConfig's two list fields: the hidden widths and the entropy anneal's start and end."""
     if name == "hidden" and (not value or any(not isinstance(h, int) or isinstance(h, bool) or h < 1 for h in value)):
         raise ValueError(f"hidden must be a non-empty list of positive integers, got {list(value)!r}")
     if name == "ent_anneal" and not (
         len(value) == 2 and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in value) and 0.0 <= value[0] <= value[1] <= 1.0
     ):
         raise ValueError(f"ent_anneal must be two fractions start,end with 0 <= start <= end <= 1, got {list(value)!r}")
+
+
+def check_field(f, value) -> None:
+    """One clear error when ``value`` is not of dataclass field ``f``'s type, or outside its metadata's range or choices."""
+    meta, name = f.metadata, f.name
+    ftype = f.type if isinstance(f.type, str) else f.type.__name__
+    expected: Any = {"int": int, "float": (int, float), "bool": bool, "str": str, "tuple": tuple}[ftype]
+    if (isinstance(value, bool) and expected is not bool) or not isinstance(value, expected):
+        kind = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string", "tuple": "a list"}[ftype]
+        raise ValueError(f"{name} must be {kind}, got {value!r}")
     bounds = [
         f">= {meta['low']}" if "low" in meta else "",
         f"> {meta['low_open']}" if "low_open" in meta else "",

@@ -33,26 +33,23 @@ log pi is recomputed from the kept features with autograd, in chunks of rounds; 
 from __future__ import annotations
 
 import copy
-import csv
-import io
 import os
 import random
 import time
 from dataclasses import asdict, dataclass, fields
-from typing import Callable, Sequence
+from typing import Callable
 
 import torch
 
-from .checkpoint import FORMAT, VERSION, game_record, load_checkpoint
-from .engine import Engine
+from .checkpoint import game_record, load_checkpoint, save_checkpoint
+from .config import check_field
 from .estimators import discounted_returns, entropy_bonus, leave_one_out_mean, surrogate
+from .expert_play import ExpertBatch, play
 from .expert_policy import ExpertMixturePolicy
 from .expert_population import random_population, random_spec
 from .experts import ExpertFeatures
-from .files import atomic_write, atomic_write_text
 from .games import make_game
-from .opponents import make_opponent
-from .tensors import sample
+from .run_folder import TrainResult, run_training
 
 __all__ = [
     "ExpertTrainConfig",
@@ -64,6 +61,7 @@ __all__ = [
     "train_expert",
     "save_expert",
     "load_expert",
+    "expert_file",
     "EXPERT_KIND",
 ]
 
@@ -103,6 +101,8 @@ class ExpertTrainConfig:
     """rounds per backward chunk (memory)."""
     eval_every: int = 25
     """iterations between evaluations on the held-out population (0: never)."""
+    checkpoint_every: int = 25
+    """iterations between checkpoints of a run folder (``checkpoint.pt``; and one at the end)."""
     heldout_batch: int = 0
     """matches of each held-out evaluation (0: ``batch``); a few, so that it can run every iteration."""
     heldout_seed: int = 1_000_003
@@ -124,7 +124,9 @@ class ExpertTrainConfig:
     (the gradient of E_pi[M[A, O_t]] itself, sum_a grad pi(a | S_t) M[a, O_t]: the agent's own draw integrated out)."""
 
     def __post_init__(self) -> None:
-        for name in ("rounds", "batch", "iterations", "hidden", "members", "chunk", "snapshot_every", "snapshots"):
+        for f in fields(self):
+            check_field(f, getattr(self, f.name))
+        for name in ("rounds", "batch", "iterations", "hidden", "members", "chunk", "snapshot_every", "snapshots", "checkpoint_every"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
@@ -145,136 +147,17 @@ class ExpertTrainConfig:
             raise ValueError(f"lr must be > 0, got {self.lr!r}")
 
     @classmethod
-    def from_dict(cls, data: dict) -> "ExpertTrainConfig":
+    def from_dict(cls, data: dict, source: str = "expert recipe") -> "ExpertTrainConfig":
+        if not isinstance(data, dict):
+            raise ValueError(f"{source}: a recipe must be a table of settings, got a {type(data).__name__}")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(f"unknown expert training keys {unknown}; allowed: {', '.join(sorted(known))}")
+            raise ValueError(f"{source}: unknown expert training keys {unknown}; allowed: {', '.join(sorted(known))}")
         return cls(**data)
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-# -- play -------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ExpertBatch:
-    """N matches of T rounds, with every round's features kept for the gradient.
-
-    ``moves`` [T, N, J] int8, ``feats`` [T, N, J, F], ``glob`` [T, N, G], ``actions``,
-    ``opponent_moves`` [N, T] long, ``rewards`` [N, T], ``probs`` [N, T, A] (the policy's, detached),
-    ``mind_read`` [N] bool (the matches the mind reader played), ``past_self`` [N] bool (those a snapshot played).
-    """
-
-    moves: torch.Tensor
-    feats: torch.Tensor
-    glob: torch.Tensor
-    actions: torch.Tensor
-    opponent_moves: torch.Tensor
-    rewards: torch.Tensor
-    probs: torch.Tensor
-    mind_read: torch.Tensor
-    past_self: torch.Tensor
-
-
-@torch.no_grad()
-def play(
-    policy: ExpertMixturePolicy,
-    population: str,
-    n: int,
-    rounds: int,
-    seed: int,
-    game: str = "rps",
-    switch_to: str | None = None,
-    switch: float = 0.0,
-    mind_reader: float = 0.0,
-    rotate: bool = False,
-    selves: Sequence[ExpertMixturePolicy] = (),
-    past_selves: float = 0.0,
-    least_order: int = -1,
-) -> ExpertBatch:
-    """Play N matches of ``policy`` against ``population`` (an opponent spec), with the variations of the module docstring.
-
-    Args:
-        policy: the policy.
-        population: the opponent spec (a ``mix`` draws one member per match).
-        n, rounds: N and T.
-        seed: seeds the engines, the agent's draws, the switches, rotations and the mind reader.
-        switch_to: the spec a switching match changes to (None: no switch).
-        switch: the share of matches that switch, each at a round uniform in [T/4, 3T/4).
-        mind_reader: the share of matches the mind reader plays.
-        rotate: rotate each match's opponent moves by a uniform r.
-        selves: frozen earlier versions of the policy (snapshots).
-        past_selves: the share of matches (apart from the mind reader's) that a snapshot, uniform among ``selves``,
-            plays: it keeps its own features of the match with the roles swapped (its moves are the
-            opponent's, the agent's are its opponent's) and samples its move from its own probabilities,
-            before the round and apart from the agent's draw; rotated like the others.
-        least_order: the agent's (and the snapshots') least-frequent predictors (:class:`~policygrad.experts.ExpertFeatures`).
-    """
-    g = make_game(game)
-    a_num = g.num_actions
-    gen = torch.Generator().manual_seed(int(seed) * 7919 + 17)
-    engines = [Engine(make_opponent(population), n=n, rounds=rounds, context=0, game=g, seed=seed)]
-    if switch_to is not None:
-        engines.append(Engine(make_opponent(switch_to), n=n, rounds=rounds, context=0, game=g, seed=seed + 1))
-    for e in engines:
-        e.reset()
-    switch_at = torch.full((n,), rounds)
-    if switch_to is not None and switch > 0:
-        moves_at = torch.randint(rounds // 4, max(3 * rounds // 4, rounds // 4 + 1), (n,), generator=gen)
-        switch_at = torch.where(torch.rand(n, generator=gen) < switch, moves_at, switch_at)
-    share = torch.rand(n, generator=gen)
-    mind_read = share < mind_reader
-    rotation = torch.randint(a_num, (n,), generator=gen) if rotate else torch.zeros(n, dtype=torch.long)
-    past_self = (share >= mind_reader) & (share < mind_reader + past_selves) if selves else torch.zeros(n, dtype=torch.bool)
-    mine = past_self.nonzero().squeeze(1)  # the snapshots' matches
-    who = torch.randint(len(selves), (len(mine),), generator=gen) if len(mine) else mine
-    mirror = ExpertFeatures(len(mine), rounds, g, least_order=least_order) if len(mine) else None  # the match from the snapshots' side
-    features = ExpertFeatures(n, rounds, g, least_order=least_order)
-    moves_T, feats_T, glob_T, probs_T, actions_T, opp_T, rewards_T = [], [], [], [], [], [], []
-    for t in range(rounds):
-        moves, feats, glob = features.features()
-        probs = policy(moves, feats, glob).exp()
-        actions = sample(probs, gen)
-        drawn = [sample(e.opponent_probs.to(torch.float32), gen) for e in engines]
-        o = drawn[0] if len(drawn) == 1 else torch.where(t < switch_at, drawn[0], drawn[1])
-        o = features.orbit[o, rotation]
-        reader = sample(g.best_responses(probs), gen)  # the best reply to the agent's probabilities of this round
-        o = torch.where(mind_read, reader, o)
-        if mirror is not None:
-            m_moves, m_feats, m_glob = mirror.features()
-            self_probs = torch.empty(len(mine), a_num)
-            for k, snapshot in enumerate(selves):
-                at = who == k
-                if bool(at.any()):
-                    self_probs[at] = snapshot(m_moves[at], m_feats[at], m_glob[at]).exp()
-            o[mine] = features.orbit[sample(self_probs, gen), rotation[mine]]
-            mirror.update(o[mine], actions[mine])
-        reward = None
-        for e in engines:
-            _, r, _, _ = e.step_forced(actions, o)
-            reward = r if reward is None else reward
-        features.update(actions, o)
-        moves_T.append(moves.to(torch.int8))
-        feats_T.append(feats)
-        glob_T.append(glob)
-        probs_T.append(probs)
-        actions_T.append(actions)
-        opp_T.append(o)
-        rewards_T.append(reward)
-    return ExpertBatch(
-        torch.stack(moves_T),
-        torch.stack(feats_T),
-        torch.stack(glob_T),
-        torch.stack(actions_T, 1),
-        torch.stack(opp_T, 1),
-        torch.stack(rewards_T, 1).to(torch.float32),
-        torch.stack(probs_T, 1),
-        mind_read,
-        past_self,
-    )
 
 
 # -- learning ---------------------------------------------------------------------------------------
@@ -304,10 +187,15 @@ def _per_round(values_NT: torch.Tensor, mask_N: torch.Tensor) -> float:
 
 
 class ExpertTrainer:
-    """Holds the policy, the optimiser and the generators of one run; :meth:`step` is one iteration."""
+    """Holds the policy, the optimiser and the generators of one run; :meth:`step` is one iteration.
 
-    def __init__(self, config: ExpertTrainConfig) -> None:
-        self.config = config
+    A trainer of :func:`policygrad.run_folder.run_training`: :meth:`save` writes the whole state
+    (weights, Adam, the population generator, the snapshots) to ``run_dir/checkpoint.pt``, which
+    :meth:`load_state` resumes bit for bit, and which :func:`load_expert` (so ``Agent.load`` and
+    ``policygrad export``) reads as the agent."""
+
+    def __init__(self, config: ExpertTrainConfig, run_dir: str | None = None) -> None:
+        self.config, self.run_dir = config, run_dir
         self.game = make_game(config.game)
         if config.threads:
             torch.set_num_threads(config.threads)
@@ -325,11 +213,44 @@ class ExpertTrainer:
         self.rng = random.Random(config.seed)
         self.iteration = 0
         self.payoff = self.game.payoff.to(torch.float32)
+        self.saved_iteration: int | None = None  # the iteration of the checkpoint written or read last
+        self.on_save: Callable[[str, int], None] | None = None  # called with (path, iteration) after each checkpoint is written
+        self.fieldnames = METRICS
 
     def _snapshot(self) -> None:
         """Keep a frozen copy of the policy (at most ``snapshots``, the oldest dropped)."""
         if self.config.past_selves > 0:
             self.selves = (self.selves + [copy.deepcopy(self.policy).requires_grad_(False).eval()])[-self.config.snapshots :]
+
+    # -- checkpoints ------------------------------------------------------------------------------
+    def state(self) -> dict:
+        version, internal, gauss = self.rng.getstate()
+        return {
+            **_weights(self.policy, self.config, self.iteration),
+            "optimizer": self.optimizer.state_dict(),
+            "rng": {"population": [version, list(internal), gauss]},
+            "selves": [s.state_dict() for s in self.selves],
+        }
+
+    def load_state(self, data: dict) -> None:
+        self.policy.load_state_dict(data["policy"])
+        self.optimizer.load_state_dict(data["optimizer"])
+        version, internal, gauss = data["rng"]["population"]
+        self.rng.setstate((version, tuple(internal), gauss))
+        self.selves = []
+        for weights in data["selves"]:
+            self.selves.append(copy.deepcopy(self.policy).requires_grad_(False).eval())
+            self.selves[-1].load_state_dict(weights)
+        self.iteration = self.saved_iteration = int(data["iteration"])
+
+    def save(self) -> str | None:
+        if self.run_dir is None:
+            return None
+        path = save_checkpoint(os.path.join(self.run_dir, "checkpoint.pt"), self.state())
+        self.saved_iteration = self.iteration
+        if self.on_save is not None:
+            self.on_save(path, self.iteration)
+        return path
 
     def heldout(self) -> dict:
         """Reward per round of the current policy against the held-out population: always the same
@@ -341,7 +262,8 @@ class ExpertTrainer:
         return {"heldout_reward": float(batch.rewards.mean())}
 
     def step(self) -> dict:
-        """Play N matches, take one gradient step; returns the iteration's metrics."""
+        """Play N matches, take one gradient step; returns the iteration's metrics (with the held-out
+        reward every ``eval_every`` iterations and at the last)."""
         cfg = self.config
         t0 = time.perf_counter()
         if cfg.population:
@@ -379,9 +301,9 @@ class ExpertTrainer:
         if self.iteration % cfg.snapshot_every == 0:
             self._snapshot()
         population_only = ~(batch.mind_read | batch.past_self)
-        return {
+        row = {
             "iteration": self.iteration,
-            "reward": _per_round(batch.rewards, population_only),
+            "reward_per_round": _per_round(batch.rewards, population_only),
             "mind_reader": _per_round(batch.rewards, batch.mind_read),
             "mind_reader_take": reader_take(batch, self.payoff),
             "past_self": _per_round(batch.rewards, batch.past_self),
@@ -392,22 +314,38 @@ class ExpertTrainer:
             "seconds": time.perf_counter() - t0,
             "play_seconds": t_play,
         }
+        if cfg.eval_every and (self.iteration % cfg.eval_every == 0 or self.iteration == cfg.iterations):
+            row.update(self.heldout())
+        return row
 
 
 # -- checkpoints ------------------------------------------------------------------------------------
 
 
-def save_expert(path: str, policy: ExpertMixturePolicy, config: ExpertTrainConfig, iteration: int) -> str:
-    """Write the policy's weights and recipe (atomic; loads with ``weights_only=True``)."""
-    payload = {"format": FORMAT, "version": VERSION, "game": game_record(make_game(config.game)), "kind": EXPERT_KIND, "config": config.to_dict()}
+def _weights(policy: ExpertMixturePolicy, config: ExpertTrainConfig, iteration: int) -> dict:
+    """What the agent needs: its kind, recipe, game, network shape and weights."""
     shape = {"num_features": policy.num_features, "num_global": policy.num_global, "num_actions": policy.num_actions, "hidden": policy.hidden}
-    payload.update(iteration=iteration, shape=shape, policy=policy.state_dict())
-    return atomic_write(path, lambda tmp: torch.save(payload, tmp), suffix=".pt")
+    game = game_record(make_game(config.game))
+    return {"kind": EXPERT_KIND, "config": config.to_dict(), "game": game, "iteration": iteration, "shape": shape, "policy": policy.state_dict()}
+
+
+def save_expert(path: str, policy: ExpertMixturePolicy, config: ExpertTrainConfig, iteration: int) -> str:
+    """Write the policy's weights and recipe alone (atomic; loads with ``weights_only=True``): the shipped agent's file."""
+    return save_checkpoint(path, _weights(policy, config, iteration))
+
+
+def expert_file(path: str) -> str:
+    """The expert-mixture file of ``path``: the path itself, or in a run directory its ``checkpoint.pt``
+    (``expert.pt`` in a run directory of an earlier release)."""
+    if os.path.isdir(path):
+        older = os.path.join(path, "expert.pt")
+        return older if os.path.isfile(older) and not os.path.isfile(os.path.join(path, "checkpoint.pt")) else os.path.join(path, "checkpoint.pt")
+    return path
 
 
 def load_expert(path: str) -> tuple[ExpertMixturePolicy, ExpertTrainConfig]:
-    """The policy and recipe of a file written by :func:`save_expert` (or a run directory holding ``expert.pt``)."""
-    data = load_checkpoint(os.path.join(path, "expert.pt") if os.path.isdir(path) else path)
+    """The policy and recipe of a file written by :func:`save_expert` or a training run's checkpoint (or its run directory)."""
+    data = load_checkpoint(expert_file(path))
     if data.get("kind") != EXPERT_KIND:
         raise ValueError(f"{path} is not an expert-mixture checkpoint (its kind is {data.get('kind')!r}; allowed: {EXPERT_KIND!r})")
     shape = data["shape"]
@@ -417,34 +355,21 @@ def load_expert(path: str) -> tuple[ExpertMixturePolicy, ExpertTrainConfig]:
 
 
 METRICS = [
-    "iteration", "reward", "heldout_reward", "mind_reader", "mind_reader_take", "past_self", "entropy", "uniform_weight", "uniform_weight_reader", "grad_norm", "seconds", "play_seconds",
+    "iteration", "reward_per_round", "heldout_reward", "mind_reader", "mind_reader_take", "past_self", "entropy", "uniform_weight", "uniform_weight_reader", "grad_norm", "seconds", "play_seconds",
 ]  # fmt: skip
 
 
-def train_expert(config: ExpertTrainConfig, run_dir: str | None = None, progress: Callable[[dict], None] | None = None) -> ExpertTrainer:
-    """Train for ``config.iterations`` iterations; write ``metrics.csv`` and ``expert.pt`` to ``run_dir`` (atomic, at each evaluation and at the end)."""
-    trainer = ExpertTrainer(config)
-    rows: list[dict] = []
-
-    def save() -> None:
-        if run_dir is None:
-            return
-        text = io.StringIO()
-        writer = csv.DictWriter(text, fieldnames=METRICS, restval="")
-        writer.writeheader()
-        writer.writerows(rows)
-        atomic_write_text(os.path.join(run_dir, "metrics.csv"), text.getvalue())
-        save_expert(os.path.join(run_dir, "expert.pt"), trainer.policy, config, trainer.iteration)
-
-    while trainer.iteration < config.iterations:
-        row = trainer.step()
-        evaluate = config.eval_every and (trainer.iteration % config.eval_every == 0 or trainer.iteration == config.iterations)
-        if evaluate:
-            row.update(trainer.heldout())
-        rows.append(row)
-        if evaluate:
-            save()
-        if progress:
-            progress(row)
-    save()
-    return trainer
+def train_expert(
+    config: ExpertTrainConfig,
+    run_dir: str | None = None,
+    resume: bool = False,
+    progress: Callable[[dict], None] | None = None,
+    stop_after: int | None = None,
+    overwrite: bool = False,
+    on_save: Callable[[str, int], None] | None = None,
+) -> TrainResult:
+    """Train for ``config.iterations`` iterations in ``run_dir`` (None: nothing written): ``config.toml``,
+    ``metrics.csv`` (a row per iteration), ``checkpoint.pt`` every ``checkpoint_every`` iterations and at
+    the end, ``report.json``. The folder's rules are :func:`policygrad.train.train`'s (:mod:`policygrad.run_folder`):
+    ``resume`` continues a stopped run bit for bit, a signal stops it after the iteration under way."""
+    return run_training(lambda: ExpertTrainer(config, run_dir), config, run_dir, resume, progress, stop_after, overwrite, "expert_train", on_save)

@@ -51,7 +51,7 @@ from . import expert_match, online, predictors
 from .checkpoint import load_checkpoint, load_policy
 from .equilibrium import nash_equilibrium
 from .expert_agent import EXPERT_META_CHECKPOINT, EXPERT_META_SAFETY, ExpertAgent
-from .expert_train import EXPERT_KIND
+from .expert_train import EXPERT_KIND, expert_file
 from .files import atomic_write_text
 from .safety import SafeBudget
 
@@ -119,9 +119,8 @@ def kaggle_source(agent: str, seed: int | None = None) -> str:
             f"{agent!r} is neither an exportable player nor a checkpoint (no file or run directory at that path); "
             f"allowed: {', '.join(PLAYER_EXPORTS)}, or the path of a checkpoint"
         )
-    expert = os.path.join(agent, "expert.pt")
-    path = expert if os.path.isfile(expert) else agent
-    if not os.path.isdir(path) and load_checkpoint(path).get("kind") == EXPERT_KIND:
+    path = expert_file(agent)
+    if os.path.isfile(path) and load_checkpoint(path).get("kind") == EXPERT_KIND:
         return _player_source(os.path.basename(os.path.abspath(agent)), (path, None), seed)
     return _checkpoint_source(agent, seed)
 

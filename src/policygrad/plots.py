@@ -303,7 +303,7 @@ def plot_expert_curve(metrics_csv: str, path: str, window: int = 10) -> str:
 
     it = column("iteration")
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    for ax, names in ((left, [("reward", "training population"), ("heldout_reward", "held-out slice"), ("past_self", "past selves")]),
+    for ax, names in ((left, [("reward_per_round", "training population"), ("heldout_reward", "held-out slice"), ("past_self", "past selves")]),
                       (right, [("mind_reader_take", "mind reader's take"), ("uniform_weight_reader", "uniform share, reader matches")])):  # fmt: skip
         for k, (name, label) in enumerate(names):
             y = column(name)
