@@ -102,6 +102,60 @@ def test_the_meta_agents_sweep_is_its_recipe_as_pbt_over_a_population_of_grus():
     assert spec.pbt["perturbation_interval"] % recipe["checkpoint_every"] == 0
 
 
+EXPERT_TINY = """trainer = "expert-mixture"
+[base]
+rounds = 12
+batch = 6
+iterations = {iterations}
+hidden = 8
+members = 4
+mind_reader = 0.2
+eval_every = 2
+checkpoint_every = 2
+heldout_batch = 2
+"""
+
+
+@pytest.mark.parametrize(
+    "top, tables, message",
+    [
+        ("trainer = 'ppo'\n", "", "unknown trainer 'ppo'; allowed: policy, expert-mixture"),
+        ("", "[space]\nopponent = { grid = ['frequency'] }", "unknown key 'opponent' in [space]; allowed: any training field (game, rounds"),
+        ("metric = 'loss_v'\n", "", "unknown metric 'loss_v'; allowed: reward_per_round, heldout_reward, mind_reader"),
+        (
+            "metric = 'heldout_reward'\n",
+            "[space]\ncheckpoint_every = { grid = [2, 3] }",
+            "measured every eval_every = 2 iterations, and a trial reports at its checkpoints (checkpoint_every = 3)",
+        ),
+        ("", "[space]\nswitch = { grid = [0.5, 1.5] }", "switch must be a share in [0, 1], got 1.5"),
+        ("", "[space]\npopulation = { grid = ['kaggle:path=bot.py'] }", "would run outside code"),
+    ],
+)
+def test_bad_expert_sweep_files_are_refused_before_ray_starts(tmp_path, top, tables, message):
+    text = EXPERT_TINY.format(iterations=4).replace('trainer = "expert-mixture"\n', 'trainer = "expert-mixture"\n' + top if "trainer" not in top else top)
+    if "checkpoint_every = {" in tables:
+        text = text.replace("checkpoint_every = 2\n", "")
+    path = write(tmp_path, text + tables + "\n")
+    with pytest.raises(ValueError) as e:
+        load_sweep(path)
+    assert message in str(e.value) and path in str(e.value)
+
+
+def test_the_expert_agents_sweep_is_its_recipe_as_pbt_on_the_held_out_reward():
+    from policygrad.config import load_toml
+    from policygrad.expert_train import ExpertTrainConfig
+
+    root = os.path.join(os.path.dirname(__file__), "..", "agents")
+    spec = load_sweep(os.path.join(root, "expert-meta.sweep.toml"))
+    recipe = ExpertTrainConfig.from_dict(load_toml(os.path.join(root, "expert-meta.toml")))
+    assert spec.trainer == "expert-mixture" and spec.scheduler == "pbt" and spec.metric == "heldout_reward" and len(spec.trials) == 4
+    for t in spec.trials:  # each member is the recipe but for its seed and drawn step size
+        config = spec.config(t.values, t.seed)
+        assert isinstance(config, ExpertTrainConfig) and config.to_dict() == {**recipe.to_dict(), "lr": t.values["lr"], "seed": t.seed}
+        assert 0.003 <= config.lr <= 0.03
+    assert spec.pbt["perturbation_interval"] % recipe.checkpoint_every == 0 and recipe.checkpoint_every % recipe.eval_every == 0
+
+
 def test_without_ray_sweep_and_backend_ray_say_how_to_install_it(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray fails as it does without the extra
     path = write(tmp_path, TINY.format(iterations=5))
@@ -185,6 +239,31 @@ def test_pbt_copies_the_checkpoint_of_a_better_trial(tmp_path, ray2):
     donor_rows = (out / "runs" / good["run"] / "metrics.csv").read_text().splitlines()
     assert float(donor_rows[it].split(",")[2]) == pytest.approx(theirs, abs=1e-4)  # the donor's own row at that iteration
     assert bad["reward_per_round"] > 0.9 and bad["iteration"] == 40  # trained on from the better checkpoint
+
+
+def test_pbt_trains_the_expert_mixture_and_hands_its_checkpoints_between_trials(tmp_path, ray2):
+    """trainer = "expert-mixture": each trial is train_expert's run folder; PBT ranks them by the held-out
+    reward (measured at every checkpoint) and the worse copies the better's whole checkpoint."""
+    from policygrad.agent import Agent
+    from policygrad.expert_agent import ExpertAgent
+
+    text = "seeds = [0]\nmetric = 'heldout_reward'\nscheduler = 'pbt'\n" + EXPERT_TINY.format(iterations=6)
+    text += "[space]\nlr = { grid = [0.05, 1e-7] }\n[pbt]\nperturbation_interval = 2\nquantile_fraction = 0.5\nmutations = ['lr']\nsynch = true\n"
+    out = tmp_path / "out"
+    result = run_sweep(load_sweep(write(tmp_path, text)), str(out))
+    assert result.results["counts"]["done"] == 2
+    trials = result.results["trials"]
+    assert all(t["iteration"] == 6 and t["heldout_reward"] is not None and -1 <= t["heldout_reward"] <= 1 for t in trials)
+    exploited = [t for t in trials if t["exploits"]]
+    assert exploited, "PBT copied no checkpoint"
+    line = exploited[0]["exploits"][0]
+    other = next(t["run"] for t in trials if t is not exploited[0])
+    assert f"copied the checkpoint of {other} (iteration " in line and "heldout_reward" in line
+    theirs, mine = (float(x.split(")")[0]) for x in line.split("heldout_reward ")[1:3])
+    assert theirs > mine  # from the better trial
+    for t in trials:  # each run folder is the agent
+        assert isinstance(Agent.load(t["run_dir"]), ExpertAgent)
+    assert (out / "results.csv").read_text().splitlines()[0].endswith("reward_per_round,ci95,optimum_fraction,heldout_reward,seconds,iteration")
 
 
 def _pid_of(run_dir: str) -> int | None:

@@ -117,10 +117,8 @@ def play(
                     self_probs[at] = snapshot(m_moves[at], m_feats[at], m_glob[at]).exp()
             o[mine] = features.orbit[sample(self_probs, gen), rotation[mine]]
             mirror.update(o[mine], actions[mine])
-        reward = None
-        for e in engines:
-            _, r, _, _ = e.step_forced(actions, o)
-            reward = r if reward is None else reward
+        rewards = [e.step_forced(actions, o)[1] for e in engines]  # every engine steps (the switch's keeps its opponent's state)
+        reward = rewards[0]
         features.update(actions, o)
         moves_T.append(moves.to(torch.int8))
         feats_T.append(feats)

@@ -35,18 +35,35 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable, Protocol
 
 from .checkpoint import load_checkpoint
 from .config import dump_toml
 from .files import RunLock, RUN_MARKER, TEMP_PREFIX, atomic_write_text, remove_temp_files, run_maker
 
-__all__ = ["RUN_FILES", "EVENTS_PREFIX", "TrainResult", "StopOnSignals", "run_training"]
+__all__ = ["RUN_FILES", "EVENTS_PREFIX", "RunTrainer", "TrainResult", "StopOnSignals", "run_training"]
 
 # The files policygrad writes in a run folder (TensorBoard's event files too: EVENTS_PREFIX); writing
 # over a folder removes these names only.
 RUN_FILES = ("config.toml", "metrics.csv", "checkpoint.pt", "report.json", "learning_curve.png", "action_probs.png", "simplex.png")
 EVENTS_PREFIX = "events.out.tfevents."
+
+
+class RunTrainer(Protocol):
+    """What :func:`run_training` drives (the module docstring)."""
+
+    config: Any
+    game: Any
+    iteration: int
+    saved_iteration: int | None
+    on_save: Callable[[str, int], None] | None
+    fieldnames: list[str]
+
+    def step(self) -> dict: ...
+
+    def save(self) -> str | None: ...
+
+    def load_state(self, data: dict) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -133,7 +150,7 @@ def _claim(run_dir: str, ours: bool, resume: bool, overwrite: bool) -> str:
 
 
 def run_training(
-    make_trainer: Callable[[], object],
+    make_trainer: Callable[[], RunTrainer],
     config,
     run_dir: str | None = None,
     resume: bool = False,
@@ -174,7 +191,7 @@ def run_training(
             return _run(trainer, run_dir, action, stop, progress, stop_after)
 
 
-def _run(trainer, run_dir: str | None, action: str | None, stop: StopOnSignals, progress, stop_after: int | None) -> TrainResult:
+def _run(trainer: RunTrainer, run_dir: str | None, action: str | None, stop: StopOnSignals, progress, stop_after: int | None) -> TrainResult:
     """The loop of :func:`run_training`, in a prepared (and locked) run folder or none."""
     config = trainer.config
     metrics_path = os.path.join(run_dir, "metrics.csv") if run_dir else None
@@ -186,7 +203,7 @@ def _run(trainer, run_dir: str | None, action: str | None, stop: StopOnSignals, 
     writer = None
     try:
         out = csv.DictWriter(fh, fieldnames=trainer.fieldnames, restval="") if fh else None
-        if out and fh.tell() == 0:
+        if out and fh is not None and fh.tell() == 0:
             out.writeheader()
             fh.flush()
         if run_dir and trainer.saved_iteration is None:
@@ -198,7 +215,7 @@ def _run(trainer, run_dir: str | None, action: str | None, stop: StopOnSignals, 
                 break
             row = trainer.step()
             done_here += 1
-            if out:
+            if out and fh is not None:
                 out.writerow(row)
                 fh.flush()
             if writer:

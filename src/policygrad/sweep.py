@@ -3,15 +3,16 @@
 A sweep file (TOML) names a base training config, a search space over any of its fields, the seeds,
 the metric, and a scheduler::
 
-    config = "meta.toml"          # optional: a TrainConfig file, relative to this file
+    trainer = "policy"            # what each trial trains: policy (policygrad train) or expert-mixture
+    config = "meta.toml"          # optional: a config file of that trainer, relative to this file
     seeds = [0, 1, 2]             # or a count: 3 -> 0, 1, 2
     metric = "reward_per_round"   # a column of metrics.csv; mode "max" or "min"
     scheduler = "asha"            # none, asha (stop bad cells early) or pbt (population-based training)
 
-    [base]                        # TrainConfig fields, over the config file's
+    [base]                        # the trainer's config fields, over the config file's
     iterations = 200
 
-    [space]                       # a dimension per TrainConfig field
+    [space]                       # a dimension per config field
     opponent = { grid = ["frequency", "markov:order=2"] }   # every value
     lr = { loguniform = [1e-4, 0.1] }                         # drawn: `samples` draws per grid point
     ent_coef = { uniform = [0.0, 0.2] }
@@ -41,6 +42,8 @@ import random
 from dataclasses import dataclass, fields
 
 from .config import TrainConfig, load_toml, read_config
+from .expert_train import METRICS as EXPERT_METRICS
+from .expert_train import ExpertTrainConfig
 from .distributed import import_ray, ray_session
 from .files import RUN_MARKER, RunLock, atomic_write_text, check_writable_dir, name_part
 from .limits import check_seed
@@ -53,16 +56,35 @@ try:  # Ray Tune runs the trials: the optional extra `ray` (run_sweep says how t
 except MissingExtraError:
     EXPERIMENT, run_tune = "ray", None
 
-__all__ = ["SweepSpec", "Dimension", "Trial", "SweepResult", "load_sweep", "sweep_from_dict", "run_sweep", "SCHEDULERS", "DOMAINS", "METRICS"]
+__all__ = ["SweepSpec", "Dimension", "Trial", "SweepResult", "load_sweep", "sweep_from_dict", "run_sweep", "SCHEDULERS", "DOMAINS", "METRICS", "TRAINERS"]
 
 SCHEDULERS = ("none", "asha", "pbt")
 DOMAINS = ("grid", "choice", "uniform", "loguniform")
-METRICS = ("reward_per_round", "entropy", "grad_norm", "loss_v", "reward_se")  # numeric columns of metrics.csv
+METRICS = ("reward_per_round", "entropy", "grad_norm", "loss_v", "reward_se")  # numeric columns of a policy run's metrics.csv
 MODES = ("max", "min")
-_TOP = ("config", "seeds", "metric", "mode", "scheduler", "samples", "sample_seed", "max_failures", "report_seconds", "base", "space", "asha", "pbt")
+_TOP = ("trainer", "config", "seeds", "metric", "mode", "scheduler", "samples", "sample_seed", "max_failures", "report_seconds", "base", "space", "asha", "pbt")
 _ASHA = {"grace_period": None, "reduction_factor": 2.0}
 _PBT = {"perturbation_interval": None, "quantile_fraction": 0.25, "resample_probability": 0.25, "mutations": None, "synch": False}
-_FIELDS = {f.name: f for f in fields(TrainConfig)}
+
+
+@dataclass(frozen=True)
+class TrainerKind:
+    """What a sweep's trials train: the config of a cell, the metrics.csv columns it may rank by, and
+    the config field that names an opponent spec (checked: a sweep file may not run outside code)."""
+
+    config: type
+    metrics: tuple
+    opponent: str
+
+    @property
+    def fields(self) -> dict:
+        return {f.name: f for f in fields(self.config)}
+
+
+TRAINERS = {
+    "policy": TrainerKind(TrainConfig, METRICS, "opponent"),  # policygrad train (policygrad.train)
+    "expert-mixture": TrainerKind(ExpertTrainConfig, tuple(m for m in EXPERT_METRICS if m not in ("iteration", "seconds", "play_seconds")), "population"),
+}
 
 
 @dataclass(frozen=True)
@@ -121,10 +143,11 @@ class SweepSpec:
     pbt: dict | None = None
     cells: tuple = ()
     trials: tuple = ()
+    trainer: str = "policy"
 
-    def config(self, values: dict, seed: int) -> TrainConfig:
-        """The TrainConfig of the cell with ``values`` and ``seed``."""
-        return TrainConfig.from_dict({**self.base, **values, "seed": seed}, source=self.source)
+    def config(self, values: dict, seed: int):
+        """The config (:class:`TrainConfig`, or the trainer's) of the cell with ``values`` and ``seed``."""
+        return TRAINERS[self.trainer].config.from_dict({**self.base, **values, "seed": seed}, source=self.source)
 
     def dimension(self, key: str) -> Dimension:
         return next(d for d in self.space if d.key == key)
@@ -140,7 +163,7 @@ class SweepSpec:
             "seeds": list(self.seeds), "metric": self.metric, "mode": self.mode, "scheduler": self.scheduler, "samples": self.samples,
             "sample_seed": self.sample_seed, "max_failures": self.max_failures, "report_seconds": self.report_seconds, "asha": self.asha, "pbt": self.pbt,
             "cells": [_plain(c) for c in self.cells], "trials": [t.name for t in self.trials],
-        }  # fmt: skip
+        } | ({"trainer": self.trainer} if self.trainer != "policy" else {})  # fmt: skip
 
 
 def _plain(x):
@@ -182,9 +205,9 @@ def _number(value, what: str, source: str, low: float | None = None, high: float
     return value
 
 
-def _dimension(key: str, raw, source: str) -> Dimension:
-    if key not in _FIELDS:
-        raise ValueError(f"{source}: unknown key '{key}' in [space]; allowed: any training field ({', '.join(_FIELDS)}) but seed (seeds = [...])")
+def _dimension(key: str, raw, source: str, known: dict) -> Dimension:
+    if key not in known:
+        raise ValueError(f"{source}: unknown key '{key}' in [space]; allowed: any training field ({', '.join(known)}) but seed (seeds = [...])")
     if key == "seed":
         raise ValueError(f"{source}: seed is not a [space] dimension; give the seeds as seeds = [0, 1, 2] (or a count)")
     if not isinstance(raw, dict) or len(raw) != 1 or next(iter(raw)) not in DOMAINS:
@@ -196,7 +219,7 @@ def _dimension(key: str, raw, source: str) -> Dimension:
         raise ValueError(f"{source}: [space] {key} = {{ {kind} = ... }} needs a non-empty list, got {values!r}")
     if kind in ("grid", "choice"):
         return Dimension(key, kind, tuple(values))
-    ftype = _FIELDS[key].type if isinstance(_FIELDS[key].type, str) else _FIELDS[key].type.__name__
+    ftype = known[key].type if isinstance(known[key].type, str) else known[key].type.__name__
     if ftype != "float":
         raise ValueError(f"{source}: [space] {key} takes {ftype} values, and {kind} draws real numbers; list its values with grid = [...] or choice = [...]")
     if len(values) != 2:
@@ -209,15 +232,21 @@ def _dimension(key: str, raw, source: str) -> Dimension:
     return Dimension(key, kind, (float(low), float(high)))
 
 
-def _check_config(spec: SweepSpec, values: dict, seed: int, where: str) -> TrainConfig:
+def _check_config(spec: SweepSpec, values: dict, seed: int, where: str):
     try:
         config = spec.config(values, seed)
     except ValueError as e:
         raise ValueError(f"{spec.source}: {where}: {str(e).removeprefix(spec.source + ': ')}") from None
-    code = outside_code(config.opponent)
+    opponent = getattr(config, TRAINERS[spec.trainer].opponent)
+    code = outside_code(opponent) if opponent else []
     if code:
         raise ValueError(
-            f"{spec.source}: {where}: the opponent {config.opponent!r} would run outside code ({', '.join(code)}); a sweep file may not run code: train against it with policygrad train --opponent"
+            f"{spec.source}: {where}: the opponent {opponent!r} would run outside code ({', '.join(code)}); a sweep file may not run code: train against it with policygrad train --opponent"
+        )
+    if spec.metric == "heldout_reward" and (not config.eval_every or config.checkpoint_every % config.eval_every):
+        raise ValueError(
+            f"{spec.source}: {where}: the metric heldout_reward is measured every eval_every = {config.eval_every} iterations, and a trial reports at its checkpoints "
+            f"(checkpoint_every = {config.checkpoint_every}); allowed: eval_every >= 1 dividing checkpoint_every"
         )
     return config
 
@@ -236,17 +265,21 @@ def sweep_from_dict(data: dict, source: str = "sweep") -> SweepSpec:
     if not isinstance(data, dict):
         raise ValueError(f"{source}: a sweep file is a table of settings, got {type(data).__name__}")
     _unknown(data, _TOP, "the sweep file", source)
+    trainer = data.get("trainer", "policy")
+    if trainer not in TRAINERS:
+        raise ValueError(f"{source}: unknown trainer {trainer!r}; allowed: {', '.join(TRAINERS)}")
+    kind = TRAINERS[trainer]
     base: dict = {}
     if "config" in data:
         if not isinstance(data["config"], str) or not data["config"]:
             raise ValueError(f"{source}: config must be the path of a training config file, got {data['config']!r}")
         path = os.path.join(os.path.dirname(source), data["config"])
-        base = read_config(path).to_dict()
+        base = (read_config(path) if trainer == "policy" else kind.config.from_dict(load_toml(path), source=path)).to_dict()
     extra = _table(data, "base", source)
-    _unknown(extra, list(_FIELDS), "[base]", source)
+    _unknown(extra, list(kind.fields), "[base]", source)
     base.update(extra)
     base.pop("seed", None)  # seeds = [...] gives every trial's
-    space = tuple(_dimension(k, v, source) for k, v in _table(data, "space", source).items())
+    space = tuple(_dimension(k, v, source, kind.fields) for k, v in _table(data, "space", source).items())
     twice = [k for k in space if k.key in extra]
     if twice:
         raise ValueError(f"{source}: {twice[0].key} is in both [base] and [space]; keep it in one")
@@ -261,7 +294,7 @@ def sweep_from_dict(data: dict, source: str = "sweep") -> SweepSpec:
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"{source}: seeds must differ, got {seeds!r}")
     metric, mode, scheduler = data.get("metric", "reward_per_round"), data.get("mode", "max"), data.get("scheduler", "none")
-    for what, value, allowed in (("metric", metric, METRICS), ("mode", mode, MODES), ("scheduler", scheduler, SCHEDULERS)):
+    for what, value, allowed in (("metric", metric, kind.metrics), ("mode", mode, MODES), ("scheduler", scheduler, SCHEDULERS)):
         if value not in allowed:
             raise ValueError(f"{source}: unknown {what} {value!r}; allowed: {', '.join(allowed)}")
     samples = _number(data.get("samples", 1), "samples", source, 1, 100_000, integer=True)
@@ -274,7 +307,7 @@ def sweep_from_dict(data: dict, source: str = "sweep") -> SweepSpec:
         if name in data and scheduler != name:
             raise ValueError(f'{source}: [{name}] is set but scheduler = {scheduler!r}; set scheduler = "{name}" or remove [{name}]')
         _unknown(_table(data, name, source), list(defaults), f"[{name}]", source)
-    spec = SweepSpec(source, base, space, tuple(seeds), metric, mode, scheduler, samples, sample_seed, max_failures, report_seconds)
+    spec = SweepSpec(source, base, space, tuple(seeds), metric, mode, scheduler, samples, sample_seed, max_failures, report_seconds, trainer=trainer)
     # the cells: the grid's product, each with `samples` draws of the random dimensions
     grid = [d for d in space if not d.random]
     drawn = [d for d in space if d.random]
@@ -296,8 +329,9 @@ def sweep_from_dict(data: dict, source: str = "sweep") -> SweepSpec:
             _check_config(spec, values, seed, f"cell {i} ({', '.join(f'{k}={v!r}' for k, v in values.items()) or 'the base config'}), seed {seed}")
             trials.append(Trial(_cell_name(i, values, seed), i, seed, values))
     spec = SweepSpec(
-        source, base, space, tuple(seeds), metric, mode, scheduler, samples, sample_seed, max_failures, report_seconds, cells=tuple(cells), trials=tuple(trials)
-    )
+        source, base, space, tuple(seeds), metric, mode, scheduler, samples, sample_seed, max_failures, report_seconds,
+        cells=tuple(cells), trials=tuple(trials), trainer=trainer,
+    )  # fmt: skip
     configs = [spec.config(c, seeds[0]) for c in cells]
     if scheduler == "asha":
         asha = {**_ASHA, **_table(data, "asha", source)}

@@ -38,8 +38,9 @@ def _trial_row(spec, trial, run_dir: str, state: dict | None) -> dict:
         m = None
     if m:
         row.update(iteration=int(m["iteration"][-1]), reward_per_round=m["reward_per_round"][-1], seconds=sum(m["seconds"]))
-        row[spec.metric] = m[spec.metric][-1]
-        opt = m["optimum"][-1]
+        measured = [v for v in m[spec.metric] if not math.isnan(v)]  # the last measured (a held-out reward is measured every few iterations)
+        row[spec.metric] = measured[-1] if measured else None
+        opt = m.get("optimum", [math.nan])[-1]  # the expert trainer has no exact ceiling
         row["optimum"] = None if math.isnan(opt) else opt
     pbt_log = os.path.join(run_dir, "pbt.log")
     if os.path.exists(pbt_log):  # PBT copied a better run's checkpoint here: the run now trains with that run's values, perturbed
@@ -84,7 +85,8 @@ def collect(spec, out: str, states: dict[str, dict]) -> dict:
         if scored:
             cell["reward_per_round"], ci = interval([r["reward_per_round"] for r in scored])
             cell["ci95"] = None if math.isnan(ci) else ci
-            cell[spec.metric] = sum(r[spec.metric] for r in scored) / len(scored)
+            measured = [r[spec.metric] for r in scored if r[spec.metric] is not None]
+            cell[spec.metric] = sum(measured) / len(measured) if measured else None
             optima = [r["optimum"] for r in scored if r["optimum"]]
             if len(optima) == len(scored):
                 cell["optimum_fraction"] = cell["reward_per_round"] / (sum(optima) / len(optima))

@@ -4,7 +4,8 @@ Imports Ray (the optional extra ``ray``): importing this module without it raise
 :class:`~policygrad.opponents.external.MissingExtraError` saying how to install it.
 
 A trial (:func:`_trial`, in a Ray worker) trains its run folder ``OUT/runs/NAME`` with
-:func:`policygrad.train.train`. The trainer writes ``checkpoint.pt`` (atomic) every
+:func:`policygrad.train.train` (or, for ``trainer = "expert-mixture"``,
+:func:`policygrad.expert_train.train_expert`: the same run folder, :mod:`policygrad.run_folder`). The trainer writes ``checkpoint.pt`` (atomic) every
 ``checkpoint_every`` iterations and at the end; a checkpoint is reported to Tune with the
 iteration's metrics when it is the last, when it is the first at or past a scheduler's milestone
 (ASHA's rungs, PBT's perturbations), or when ``report_seconds`` (5 s) have passed since the last
@@ -45,7 +46,9 @@ ray = import_ray("policygrad sweep")
 from ray import tune  # noqa: E402
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, PopulationBasedTraining  # noqa: E402
 
-from .config import TrainConfig, dump_toml, load_toml  # noqa: E402
+from .config import dump_toml, load_toml  # noqa: E402
+from .expert_train import METRICS as EXPERT_METRICS  # noqa: E402
+from .expert_train import train_expert  # noqa: E402
 from .files import RunDirInUseError, RunLock, atomic_write, atomic_write_text, run_maker  # noqa: E402
 from .train import METRIC_FIELDS, train  # noqa: E402
 
@@ -76,10 +79,17 @@ def _own_name(runs: str, trial_id: str, first_name: str) -> str:
     return first_name
 
 
+TRAIN = {"policy": train, "expert-mixture": train_expert}  # each trainer's run (same arguments, same run folder)
+
+
 def _last_row(run_dir: str) -> dict:
+    """The last row of metrics.csv, a blank cell holding the column's last value (a metric measured
+    every few iterations, as the expert trainer's held-out reward, is reported at every checkpoint)."""
     with open(os.path.join(run_dir, "metrics.csv"), newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    return rows[-1] if rows else {}
+        last: dict = {}
+        for row in csv.DictReader(fh):
+            last.update({k: v for k, v in row.items() if v not in ("", None)})
+    return last
 
 
 def _numbers(row: dict) -> dict:
@@ -111,7 +121,7 @@ def _report(run: str, path: str, iteration: int, row: dict, metric: str, copy: b
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _adopt(run_dir: str, folder: str, source: dict, config: TrainConfig, metric: str) -> None:
+def _adopt(run_dir: str, folder: str, source: dict, config, metric: str) -> None:
     """PBT's exploit: the checkpoint of a better run (in ``folder``) replaces this run's own."""
     old = {}
     if os.path.exists(os.path.join(run_dir, "config.toml")):
@@ -135,12 +145,12 @@ def _adopted(run_dir: str, source: dict) -> bool:
     return os.path.exists(path) and f"[checkpoint {source['id']}]" in open(path).read()
 
 
-def _train_waiting(config: TrainConfig, run_dir: str, **kwargs):
-    """:func:`train`, waiting up to a minute for the run folder's lock (a previous worker of this trial may still be ending)."""
+def _train_waiting(run: Callable, config, run_dir: str, **kwargs):
+    """``run`` (:func:`train`), waiting up to a minute for the run folder's lock (a previous worker of this trial may still be ending)."""
     deadline = time.monotonic() + _LOCK_WAIT_S
     while True:
         try:
-            return train(config, run_dir, **kwargs)
+            return run(config, run_dir, **kwargs)
         except RunDirInUseError:
             if time.monotonic() > deadline:
                 raise
@@ -156,11 +166,14 @@ def _trial(params: dict, plan: dict) -> None:
     name = _own_name(runs, trial_id, first_name)
     run_dir = os.path.join(runs, name)
     values = {**plan["cells"][cell], **{k: point[k] for k in plan["mutations"]}}
-    config = TrainConfig.from_dict({**plan["base"], **values, "seed": seed}, source=f"sweep trial {name}")
+    from .sweep import TRAINERS  # here: policygrad.sweep imports this module
+
+    config = TRAINERS[plan["trainer"]].config.from_dict({**plan["base"], **values, "seed": seed}, source=f"sweep trial {name}")
+    run = TRAIN[plan["trainer"]]
     metric = plan["metric"]
     if run_maker(run_dir) is None:
         if os.path.isdir(run_dir) and os.listdir(run_dir):
-            train(config, run_dir)  # a folder that is not a run of ours: train says why it may not be written (the trial fails)
+            run(config, run_dir)  # a folder that is not a run of ours: train says why it may not be written (the trial fails)
         with RunLock(run_dir) as lock:  # a new run: the folder is taken (and marked) before its logs are written
             lock.mark("sweep")
     _log(run_dir, f"start: trial {trial_id}, pid {os.getpid()} on {socket.gethostname()}")
@@ -193,7 +206,7 @@ def _trial(params: dict, plan: dict) -> None:
 
     if os.path.exists(os.path.join(run_dir, "checkpoint.pt")):
         _log(run_dir, "resuming from its checkpoint")
-    result = _train_waiting(config, run_dir, resume=True, progress=last.update, on_save=on_save)
+    result = _train_waiting(run, config, run_dir, resume=True, progress=last.update, on_save=on_save)
     _log(run_dir, f"done: iteration {result.iterations}")
     _report(name, os.path.join(run_dir, "checkpoint.pt"), result.iterations, _last_row(run_dir), metric, copy)
 
@@ -227,7 +240,7 @@ def _statuses(trials) -> dict[str, dict]:
         result = trial.last_result or {}
         out[trial.trial_id] = {
             "status": trial.status, "run": result.get("run"), "index": trial.config["t"]["trial"] if "t" in trial.config else None,
-            "iteration": result.get("iteration"), "metrics": {k: v for k, v in result.items() if k in METRIC_FIELDS or k.startswith("p_")},
+            "iteration": result.get("iteration"), "metrics": {k: v for k, v in result.items() if k in METRIC_FIELDS or k in EXPERT_METRICS or k.startswith("p_")},
             "failures": trial.num_failures, "error": _error_line(trial) if trial.status == "ERROR" else None,
         }  # fmt: skip
     return out
@@ -275,7 +288,7 @@ def _milestones(spec) -> list[float]:
 def _plan(spec, out: str) -> dict:
     mutations = spec.pbt["mutations"] if spec.scheduler == "pbt" else []
     return {
-        "out": out, "base": spec.base, "cells": [dict(c) for c in spec.cells], "metric": spec.metric, "mutations": mutations,
+        "out": out, "trainer": spec.trainer, "base": spec.base, "cells": [dict(c) for c in spec.cells], "metric": spec.metric, "mutations": mutations,
         "trials": [(t.cell, t.seed, t.name) for t in spec.trials], "milestones": _milestones(spec), "report_seconds": spec.report_seconds,
     }  # fmt: skip
 
