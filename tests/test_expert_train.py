@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
@@ -221,3 +223,30 @@ def test_a_run_folder_that_is_not_ours_is_refused(tmp_path):
     with pytest.raises(FileExistsError, match="is not empty .* and is not a policygrad run folder"):
         train_expert(_config(iterations=1), str(tmp_path))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_policygrad_train_runs_and_resumes_an_expert_mixture_recipe(tmp_path, capsys):
+    """A --config file saying trainer = "expert-mixture" is trained by train_expert: its settings may be
+    overridden by the options that are its own, the others are refused, and --resume reads the run's config.toml."""
+    from policygrad.cli import main
+    from policygrad.config import load_toml
+    from policygrad.expert_agent import ExpertAgent
+    from policygrad.agent import Agent
+
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text('trainer = "expert-mixture"\nrounds = 10\nbatch = 4\niterations = 3\nhidden = 8\nmembers = 3\neval_every = 3\ncheckpoint_every = 1\n')
+    run = tmp_path / "run"
+    assert main(["train", "--config", str(recipe), "--run-dir", str(run), "--lr", "0.05", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "done after 3 iterations" in out and "last batch: reward per round" in out
+    stored = load_toml(str(run / "config.toml"))
+    assert stored["trainer"] == "expert-mixture" and stored["lr"] == 0.05 and stored["rounds"] == 10
+    assert len(_metrics(run)) == 3 and isinstance(Agent.load(str(run)), ExpertAgent)
+    assert main(["train", "--resume", str(run), "--quiet"]) == 0  # nothing left to train: the same run, whole
+    assert "done after 3 iterations" in capsys.readouterr().out and len(_metrics(run)) == 3
+    assert main(["train", "--config", str(recipe), "--run-dir", str(tmp_path / "other"), "--estimator", "gae", "--quiet"]) == 2
+    assert "--estimator is not a setting of the expert-mixture recipe" in " ".join(capsys.readouterr().err.split())
+    assert not (tmp_path / "other").exists()
+    from policygrad.train import default_run_dir
+
+    assert default_run_dir(ExpertTrainConfig(seed=3)).startswith(os.path.join("runs", "expert-mixture__3__"))

@@ -120,7 +120,7 @@ heldout_batch = 2
     "top, tables, message",
     [
         ("trainer = 'ppo'\n", "", "unknown trainer 'ppo'; allowed: policy, expert-mixture"),
-        ("", "[space]\nopponent = { grid = ['frequency'] }", "unknown key 'opponent' in [space]; allowed: any training field (game, rounds"),
+        ("", "[space]\nopponent = { grid = ['frequency'] }", "unknown key 'opponent' in [space]; allowed: any training field (trainer, game, rounds"),
         ("metric = 'loss_v'\n", "", "unknown metric 'loss_v'; allowed: reward_per_round, heldout_reward, mind_reader"),
         (
             "metric = 'heldout_reward'\n",
@@ -260,7 +260,7 @@ def test_pbt_trains_the_expert_mixture_and_hands_its_checkpoints_between_trials(
     other = next(t["run"] for t in trials if t is not exploited[0])
     assert f"copied the checkpoint of {other} (iteration " in line and "heldout_reward" in line
     theirs, mine = (float(x.split(")")[0]) for x in line.split("heldout_reward ")[1:3])
-    assert theirs > mine  # from the better trial
+    assert theirs >= mine  # from the better trial (or one as good: PBT ranks a tie either way)
     for t in trials:  # each run folder is the agent
         assert isinstance(Agent.load(t["run_dir"]), ExpertAgent)
     assert (out / "results.csv").read_text().splitlines()[0].endswith("reward_per_round,ci95,optimum_fraction,heldout_reward,seconds,iteration")

@@ -73,6 +73,8 @@ IMMEDIATE = ("sampled", "expected")  # the immediate reward's term in the gradie
 class ExpertTrainConfig:
     """The recipe of an expert-mixture run (``agents/expert-meta.toml``)."""
 
+    trainer: str = "expert-mixture"
+    """the tag that tells ``policygrad train`` and ``policygrad sweep`` a recipe of this trainer (a file without it is a ``TrainConfig``)."""
     game: str = "rps"
     rounds: int = 200
     """T, rounds per training match."""
@@ -126,6 +128,8 @@ class ExpertTrainConfig:
     def __post_init__(self) -> None:
         for f in fields(self):
             check_field(f, getattr(self, f.name))
+        if self.trainer != EXPERT_KIND:
+            raise ValueError(f"trainer must be {EXPERT_KIND!r} in an expert-mixture recipe, got {self.trainer!r}")
         for name in ("rounds", "batch", "iterations", "hidden", "members", "chunk", "snapshot_every", "snapshots", "checkpoint_every"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:

@@ -265,16 +265,21 @@ def sweep_from_dict(data: dict, source: str = "sweep") -> SweepSpec:
     if not isinstance(data, dict):
         raise ValueError(f"{source}: a sweep file is a table of settings, got {type(data).__name__}")
     _unknown(data, _TOP, "the sweep file", source)
-    trainer = data.get("trainer", "policy")
-    if trainer not in TRAINERS:
-        raise ValueError(f"{source}: unknown trainer {trainer!r}; allowed: {', '.join(TRAINERS)}")
-    kind = TRAINERS[trainer]
-    base: dict = {}
+    path, recipe = None, {}
     if "config" in data:
         if not isinstance(data["config"], str) or not data["config"]:
             raise ValueError(f"{source}: config must be the path of a training config file, got {data['config']!r}")
         path = os.path.join(os.path.dirname(source), data["config"])
-        base = (read_config(path) if trainer == "policy" else kind.config.from_dict(load_toml(path), source=path)).to_dict()
+        recipe = load_toml(path)
+    trainer = data.get("trainer", recipe.get("trainer", "policy"))  # the config file's own tag (an expert-mixture recipe says so)
+    if trainer not in TRAINERS:
+        raise ValueError(f"{source}: unknown trainer {trainer!r}; allowed: {', '.join(TRAINERS)}")
+    if path is not None and recipe.get("trainer", "policy") != trainer:
+        raise ValueError(f"{source}: trainer = {trainer!r}, but its config file {path} is a recipe of the trainer {recipe.get('trainer', 'policy')!r}")
+    kind = TRAINERS[trainer]
+    base: dict = {}
+    if path is not None:
+        base = (read_config(path) if trainer == "policy" else kind.config.from_dict(recipe, source=path)).to_dict()
     extra = _table(data, "base", source)
     _unknown(extra, list(kind.fields), "[base]", source)
     base.update(extra)

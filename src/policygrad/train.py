@@ -188,13 +188,15 @@ def _optimum_or_none(config: TrainConfig) -> float | None:
         return None
 
 
-def default_run_dir(config: TrainConfig) -> str:
-    """``runs/OPPONENT__ESTIMATOR__SEED__TIME``: the spec made file-name safe, the time to the
-    millisecond plus 6 random hex digits, so that runs started together do not share a folder (and
-    should two names ever meet, the second run finds the folder locked or not empty and stops)."""
+def default_run_dir(config) -> str:
+    """``runs/OPPONENT__ESTIMATOR__SEED__TIME`` (``runs/TRAINER__SEED__TIME`` for another trainer's
+    recipe, as the expert mixture's): the spec made file-name safe, the time to the millisecond plus
+    6 random hex digits, so that runs started together do not share a folder (and should two names
+    ever meet, the second run finds the folder locked or not empty and stops)."""
     ms = round(time.time() * 1000)
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(ms // 1000)) + f".{ms % 1000:03d}-{secrets.token_hex(3)}"
-    return os.path.join("runs", f"{name_part(config.opponent)}__{config.estimator}__{config.seed}__{stamp}")
+    what = f"{name_part(config.opponent)}__{config.estimator}" if isinstance(config, TrainConfig) else config.trainer
+    return os.path.join("runs", f"{what}__{config.seed}__{stamp}")
 
 
 def train(

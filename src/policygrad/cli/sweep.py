@@ -33,18 +33,28 @@ def cmd_sweep(args) -> int:
         print(json.dumps(r, indent=2))
         return 130 if result.interrupted else 0
     metric = r["metric"]
+    optimum = any(c["optimum_fraction"] is not None for c in r["cells"])  # an exact ceiling known (policy runs against cheap opponents)
     table = Table(title=f"sweep {args.sweep}: final reward per round, mean over seeds with its 95% interval ({spec.scheduler}; {out})")
-    for col in ("cell", *r["keys"], "trials", "reward/round", "of optimum", *([metric] if metric != "reward_per_round" else []), "train s", "status"):
+    for col in (
+        "cell",
+        *r["keys"],
+        "trials",
+        "reward/round",
+        *(["of optimum"] if optimum else []),
+        *([metric] if metric != "reward_per_round" else []),
+        "train s",
+        "status",
+    ):
         table.add_column(col, justify="left" if col in r["keys"] or col == "status" else "right")
     for c in r["cells"]:
         mean = "-" if c["reward_per_round"] is None else f"{c['reward_per_round']:+.4f}" + (f" ± {c['ci95']:.4f}" if c["ci95"] is not None else "")
-        frac = "-" if c["optimum_fraction"] is None else f"{c['optimum_fraction']:.1%}"
+        frac = [] if not optimum else ["-" if c["optimum_fraction"] is None else f"{c['optimum_fraction']:.1%}"]
         extra = [] if metric == "reward_per_round" else ["-" if c[metric] is None else f"{c[metric]:.4g}"]
         status = ", ".join(f"{c[s]} {s}" for s in ("stopped", "failed", "unfinished") if c[s]) or "done"
         best = " *" if r["best"] is not None and c["cell"] == r["best"]["cell"] else ""
         values = [str(c["values"][k]) for k in r["keys"]]
         table.add_row(
-            f"{c['cell']}{best}", *values, f"{c['done']}/{c['trials']}", mean, frac, *extra, "-" if c["seconds"] is None else f"{c['seconds']:.1f}", status
+            f"{c['cell']}{best}", *values, f"{c['done']}/{c['trials']}", mean, *frac, *extra, "-" if c["seconds"] is None else f"{c['seconds']:.1f}", status
         )
     console.print(table)
     if r["best"] is not None:

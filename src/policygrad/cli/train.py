@@ -11,6 +11,7 @@ from rich.text import Text
 
 from ..config import TrainConfig, load_toml, read_config
 from ..evaluate import evaluate_checkpoint, play_opponents
+from ..expert_train import EXPERT_KIND, ExpertTrainConfig, train_expert
 from ..files import check_writable_dir, run_maker
 from ..opponents import refuse_outside_code
 from ..stats import half_width
@@ -22,7 +23,8 @@ from .common import add_options, at_least, console, from_args, option, path_arg,
 
 @dataclass(frozen=True)
 class TrainRun:
-    """Where ``train`` runs and how; what it trains is a :class:`~policygrad.config.TrainConfig`."""
+    """Where ``train`` runs and how; what it trains is a :class:`~policygrad.config.TrainConfig`, or the
+    :class:`~policygrad.expert_train.ExpertTrainConfig` of a ``--config`` file that says ``trainer = "expert-mixture"``."""
 
     config: str | None = option(None, "read options from a TOML file (command-line options win; default: none)", metavar="FILE.toml", type=path_arg)
     run_dir: str | None = option(
@@ -58,9 +60,29 @@ def _refuse_with_resume(args, run: TrainRun) -> None:
         )
 
 
-def _train_config(args, run: TrainRun) -> TrainConfig:
+def _expert_recipe(path: str, args, resume: bool) -> ExpertTrainConfig:
+    """An expert-mixture recipe (a file saying ``trainer = "expert-mixture"``) <- the options given that are its settings."""
+    data = load_toml(path)
+    for f in fields(TrainConfig):
+        value = getattr(args, f.name)
+        if value is None or resume:  # --resume: _refuse_with_resume has refused every setting
+            continue
+        if f.name not in data and f.name not in {g.name for g in fields(ExpertTrainConfig)}:
+            raise ValueError(
+                f"--{f.name.replace('_', '-')} is not a setting of the expert-mixture recipe {path}; allowed: {', '.join(g.name for g in fields(ExpertTrainConfig))}"
+            )
+        data[f.name] = value
+    config = ExpertTrainConfig.from_dict(data, source=path)
+    if config.population:  # a stored file may not ask for outside code (issue 17)
+        refuse_outside_code(config.population, path, args.opponent)
+    return config
+
+
+def _train_config(args, run: TrainRun) -> TrainConfig | ExpertTrainConfig:
     """Defaults <- --config FILE.toml <- explicit command-line options, checked before any work."""
     data = {}
+    if run.config and load_toml(run.config).get("trainer") == EXPERT_KIND:
+        return _expert_recipe(run.config, args, resume=False)
     if run.config:
         stored = TrainConfig.from_dict(load_toml(run.config), source=run.config)
         if args.opponent is None:  # the file's opponent would run: a stored file may not ask for outside code (issue 17)
@@ -86,7 +108,8 @@ def cmd_train(args) -> int:
                 raise FileNotFoundError(f"no run to resume in {run_dir}: it stopped before writing config.toml; start it again with --run-dir {run_dir}")
             raise FileNotFoundError(f"no run to resume in {run_dir} (config.toml missing)")
         # a stored config may not run outside code unless the person names the same opponent again (issue 17)
-        config = read_config(cfg_path, trusted_opponent=args.opponent)
+        expert = load_toml(cfg_path).get("trainer") == EXPERT_KIND
+        config = _expert_recipe(cfg_path, args, resume=True) if expert else read_config(cfg_path, trusted_opponent=args.opponent)
     else:
         config = _train_config(args, run)
         run_dir = run.run_dir if run.run_dir is not None else default_run_dir(config)
@@ -98,13 +121,15 @@ def cmd_train(args) -> int:
         def progress(row):
             bar.update(task, completed=row["iteration"], stats=f"reward/round {row['reward_per_round']:+.3f}  entropy {row['entropy']:.3f}")
 
-        result = train(config, run_dir, resume=bool(run.resume), progress=progress, overwrite=run.overwrite)
+        trainer = train_expert if isinstance(config, ExpertTrainConfig) else train
+        result = trainer(config, run_dir, resume=bool(run.resume), progress=progress, overwrite=run.overwrite)
     r = result.report
     status = "interrupted: checkpoint saved" if result.interrupted else "done"
     console.print(f"{status} after {result.iterations} iterations in {r['seconds']:.1f} s; run dir: {run_dir}")
     if r["reward_per_round"] is not None:
         gap = f" (optimum {r['optimum']:.4f})" if r.get("optimum") is not None else ""
-        console.print(f"last batch: reward per round {r['reward_per_round']:+.4f} ± {half_width(r['reward_se'], config.batch - 1):.4f}{gap}")
+        se = f" ± {half_width(r['reward_se'], config.batch - 1):.4f}" if r.get("reward_se") is not None else ""
+        console.print(f"last batch: reward per round {r['reward_per_round']:+.4f}{se}{gap}")
     return 130 if result.interrupted else 0
 
 
