@@ -39,10 +39,11 @@ FLOORS = {
     # 5 play
     "policygrad.rollout": 5, "policygrad.exact": 5, "policygrad.envs": 5, "policygrad.envs.single": 5,
     "policygrad.envs.vector": 5, "policygrad.envs.parallel": 5, "policygrad.checkpoint": 5, "policygrad.qlearning": 5,
+    "policygrad.run_folder": 5, "policygrad.expert_play": 5,  # the run folder of every trainer; the expert agent's training matches
     # 6 learners and players (and the Ray backend that the measures and experiments hand their tasks to)
     "policygrad.train": 6, "policygrad.gradcheck": 6, "policygrad.online": 6, "policygrad.distributed": 6,
     "policygrad.agent": 6, "policygrad.selfplay": 6, "policygrad.export": 6,
-    "policygrad.expert_train": 6, "policygrad.expert_agent": 6,
+    "policygrad.expert_train": 6, "policygrad.expert_agent": 6, "policygrad.trainers": 6,
     # 7 measures
     "policygrad.evaluate": 7, "policygrad.exploitability": 7, "policygrad.tournament": 7,
     # 8 experiments and figures (and the deprecated baselines module, a shim over the floors below)

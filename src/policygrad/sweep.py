@@ -39,17 +39,16 @@ import json
 import math
 import os
 import random
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
-from .config import TrainConfig, load_toml, read_config
-from .expert_train import METRICS as EXPERT_METRICS
-from .expert_train import ExpertTrainConfig
+from .config import load_toml, read_config
 from .distributed import import_ray, ray_session
 from .files import RUN_MARKER, RunLock, atomic_write_text, check_writable_dir, name_part
 from .limits import check_seed
 from .opponents import outside_code
 from .opponents.external import MissingExtraError
 from .sweep_results import collect, plot_sweep, write_results
+from .trainers import TRAINERS, trainer_of
 
 try:  # Ray Tune runs the trials: the optional extra `ray` (run_sweep says how to install it)
     from .sweep_tune import EXPERIMENT, run_tune
@@ -60,31 +59,11 @@ __all__ = ["SweepSpec", "Dimension", "Trial", "SweepResult", "load_sweep", "swee
 
 SCHEDULERS = ("none", "asha", "pbt")
 DOMAINS = ("grid", "choice", "uniform", "loguniform")
-METRICS = ("reward_per_round", "entropy", "grad_norm", "loss_v", "reward_se")  # numeric columns of a policy run's metrics.csv
+METRICS = TRAINERS["policy"].metrics  # numeric columns of a policy run's metrics.csv (an expert-mixture run's: TRAINERS)
 MODES = ("max", "min")
 _TOP = ("trainer", "config", "seeds", "metric", "mode", "scheduler", "samples", "sample_seed", "max_failures", "report_seconds", "base", "space", "asha", "pbt")
 _ASHA = {"grace_period": None, "reduction_factor": 2.0}
 _PBT = {"perturbation_interval": None, "quantile_fraction": 0.25, "resample_probability": 0.25, "mutations": None, "synch": False}
-
-
-@dataclass(frozen=True)
-class TrainerKind:
-    """What a sweep's trials train: the config of a cell, the metrics.csv columns it may rank by, and
-    the config field that names an opponent spec (checked: a sweep file may not run outside code)."""
-
-    config: type
-    metrics: tuple
-    opponent: str
-
-    @property
-    def fields(self) -> dict:
-        return {f.name: f for f in fields(self.config)}
-
-
-TRAINERS = {
-    "policy": TrainerKind(TrainConfig, METRICS, "opponent"),  # policygrad train (policygrad.train)
-    "expert-mixture": TrainerKind(ExpertTrainConfig, tuple(m for m in EXPERT_METRICS if m not in ("iteration", "seconds", "play_seconds")), "population"),
-}
 
 
 @dataclass(frozen=True)
@@ -271,11 +250,10 @@ def sweep_from_dict(data: dict, source: str = "sweep") -> SweepSpec:
             raise ValueError(f"{source}: config must be the path of a training config file, got {data['config']!r}")
         path = os.path.join(os.path.dirname(source), data["config"])
         recipe = load_toml(path)
-    trainer = data.get("trainer", recipe.get("trainer", "policy"))  # the config file's own tag (an expert-mixture recipe says so)
-    if trainer not in TRAINERS:
-        raise ValueError(f"{source}: unknown trainer {trainer!r}; allowed: {', '.join(TRAINERS)}")
-    if path is not None and recipe.get("trainer", "policy") != trainer:
-        raise ValueError(f"{source}: trainer = {trainer!r}, but its config file {path} is a recipe of the trainer {recipe.get('trainer', 'policy')!r}")
+    own = trainer_of(recipe, str(path))  # the config file's own tag (an expert-mixture recipe says so)
+    trainer = trainer_of(data, source) if "trainer" in data else own
+    if path is not None and own != trainer:
+        raise ValueError(f"{source}: trainer = {trainer!r}, but its config file {path} is a recipe of the trainer {own!r}")
     kind = TRAINERS[trainer]
     base: dict = {}
     if path is not None:

@@ -48,9 +48,9 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, PopulationBasedTra
 
 from .config import dump_toml, load_toml  # noqa: E402
 from .expert_train import METRICS as EXPERT_METRICS  # noqa: E402
-from .expert_train import train_expert  # noqa: E402
 from .files import RunDirInUseError, RunLock, atomic_write, atomic_write_text, run_maker  # noqa: E402
-from .train import METRIC_FIELDS, train  # noqa: E402
+from .train import METRIC_FIELDS  # noqa: E402
+from .trainers import TRAINERS  # noqa: E402
 
 __all__ = ["run_tune", "TRIALS_INDEX", "EXPERIMENT"]
 
@@ -77,9 +77,6 @@ def _own_name(runs: str, trial_id: str, first_name: str) -> str:
             return fh.read().strip()
     atomic_write_text(path, first_name + "\n")
     return first_name
-
-
-TRAIN = {"policy": train, "expert-mixture": train_expert}  # each trainer's run (same arguments, same run folder)
 
 
 def _last_row(run_dir: str) -> dict:
@@ -146,7 +143,7 @@ def _adopted(run_dir: str, source: dict) -> bool:
 
 
 def _train_waiting(run: Callable, config, run_dir: str, **kwargs):
-    """``run`` (:func:`train`), waiting up to a minute for the run folder's lock (a previous worker of this trial may still be ending)."""
+    """``run`` (:func:`policygrad.train.train` or the trainer's), waiting up to a minute for the run folder's lock (a previous worker of this trial may still be ending)."""
     deadline = time.monotonic() + _LOCK_WAIT_S
     while True:
         try:
@@ -166,10 +163,8 @@ def _trial(params: dict, plan: dict) -> None:
     name = _own_name(runs, trial_id, first_name)
     run_dir = os.path.join(runs, name)
     values = {**plan["cells"][cell], **{k: point[k] for k in plan["mutations"]}}
-    from .sweep import TRAINERS  # here: policygrad.sweep imports this module
-
     config = TRAINERS[plan["trainer"]].config.from_dict({**plan["base"], **values, "seed": seed}, source=f"sweep trial {name}")
-    run = TRAIN[plan["trainer"]]
+    run = TRAINERS[plan["trainer"]].run
     metric = plan["metric"]
     if run_maker(run_dir) is None:
         if os.path.isdir(run_dir) and os.listdir(run_dir):

@@ -11,11 +11,12 @@ from rich.text import Text
 
 from ..config import TrainConfig, load_toml, read_config
 from ..evaluate import evaluate_checkpoint, play_opponents
-from ..expert_train import EXPERT_KIND, ExpertTrainConfig, train_expert
+from ..expert_train import EXPERT_KIND, ExpertTrainConfig
 from ..files import check_writable_dir, run_maker
 from ..opponents import refuse_outside_code
 from ..stats import half_width
 from ..train import default_run_dir, train
+from ..trainers import TRAINERS, trainer_of
 from .common import add_options, at_least, console, from_args, option, path_arg, seed_arg
 
 # -- train --------------------------------------------------------------------------------------------------
@@ -81,7 +82,7 @@ def _expert_recipe(path: str, args, resume: bool) -> ExpertTrainConfig:
 def _train_config(args, run: TrainRun) -> TrainConfig | ExpertTrainConfig:
     """Defaults <- --config FILE.toml <- explicit command-line options, checked before any work."""
     data = {}
-    if run.config and load_toml(run.config).get("trainer") == EXPERT_KIND:
+    if run.config and trainer_of(load_toml(run.config), run.config) == EXPERT_KIND:
         return _expert_recipe(run.config, args, resume=False)
     if run.config:
         stored = TrainConfig.from_dict(load_toml(run.config), source=run.config)
@@ -108,7 +109,7 @@ def cmd_train(args) -> int:
                 raise FileNotFoundError(f"no run to resume in {run_dir}: it stopped before writing config.toml; start it again with --run-dir {run_dir}")
             raise FileNotFoundError(f"no run to resume in {run_dir} (config.toml missing)")
         # a stored config may not run outside code unless the person names the same opponent again (issue 17)
-        expert = load_toml(cfg_path).get("trainer") == EXPERT_KIND
+        expert = trainer_of(load_toml(cfg_path), cfg_path) == EXPERT_KIND
         config = _expert_recipe(cfg_path, args, resume=True) if expert else read_config(cfg_path, trusted_opponent=args.opponent)
     else:
         config = _train_config(args, run)
@@ -121,8 +122,7 @@ def cmd_train(args) -> int:
         def progress(row):
             bar.update(task, completed=row["iteration"], stats=f"reward/round {row['reward_per_round']:+.3f}  entropy {row['entropy']:.3f}")
 
-        trainer = train_expert if isinstance(config, ExpertTrainConfig) else train
-        result = trainer(config, run_dir, resume=bool(run.resume), progress=progress, overwrite=run.overwrite)
+        result = TRAINERS[getattr(config, "trainer", "policy")].run(config, run_dir, resume=bool(run.resume), progress=progress, overwrite=run.overwrite)
     r = result.report
     status = "interrupted: checkpoint saved" if result.interrupted else "done"
     console.print(f"{status} after {result.iterations} iterations in {r['seconds']:.1f} s; run dir: {run_dir}")
