@@ -245,10 +245,11 @@ def test_pbt_trains_the_expert_mixture_and_hands_its_checkpoints_between_trials(
     """trainer = "expert-mixture": each trial is train_expert's run folder; PBT ranks them by the held-out
     reward (measured at every checkpoint) and the worse copies the better's whole checkpoint."""
     from policygrad.agent import Agent
+    from policygrad.config import load_toml
     from policygrad.expert_agent import ExpertAgent
 
-    text = "seeds = [0]\nmetric = 'heldout_reward'\nscheduler = 'pbt'\n" + EXPERT_TINY.format(iterations=6)
-    text += "[space]\nlr = { grid = [0.05, 1e-7] }\n[pbt]\nperturbation_interval = 2\nquantile_fraction = 0.5\nmutations = ['lr']\nsynch = true\n"
+    text = "seeds = [0, 1]\nmetric = 'heldout_reward'\nscheduler = 'pbt'\n" + EXPERT_TINY.format(iterations=6)
+    text += "[space]\nlr = { loguniform = [1e-7, 0.05] }\n[pbt]\nperturbation_interval = 2\nquantile_fraction = 0.5\nmutations = ['lr']\nsynch = true\n"
     out = tmp_path / "out"
     result = run_sweep(load_sweep(write(tmp_path, text)), str(out))
     assert result.results["counts"]["done"] == 2
@@ -261,6 +262,8 @@ def test_pbt_trains_the_expert_mixture_and_hands_its_checkpoints_between_trials(
     assert f"copied the checkpoint of {other} (iteration " in line and "heldout_reward" in line
     theirs, mine = (float(x.split(")")[0]) for x in line.split("heldout_reward ")[1:3])
     assert theirs >= mine  # from the better trial (or one as good: PBT ranks a tie either way)
+    assert "seed" not in line.rsplit("); ", 1)[1]  # what changed: the better trial's values, but not the seed (its own stream of matches)
+    assert load_toml(os.path.join(exploited[0]["run_dir"], "config.toml"))["seed"] == exploited[0]["seed"]
     for t in trials:  # each run folder is the agent
         assert isinstance(Agent.load(t["run_dir"]), ExpertAgent)
     assert (out / "results.csv").read_text().splitlines()[0].endswith("reward_per_round,ci95,optimum_fraction,heldout_reward,seconds,iteration")

@@ -18,8 +18,10 @@ PBT the report carries a Tune checkpoint, a copy of that ``checkpoint.pt`` with 
 * a trial whose worker dies is started again by Tune (``max_failures``) and resumes its run folder
   from its last ``checkpoint.pt``, bit for bit (the run folders lie on storage every node sees);
 * PBT's exploit hands a trial the Tune checkpoint of a better one: the trial copies that
-  ``checkpoint.pt`` over its own, writes its new config, and says so in its ``pbt.log``
-  (and ``sweep.log``), then trains on from there;
+  ``checkpoint.pt`` over its own, writes its new config (the better one's values, perturbed; its own
+  seed, so that the population's members keep their own streams where a trainer seeds play by
+  iteration, as the expert mixture does), and says so in its ``pbt.log`` (and ``sweep.log``), then
+  trains on from there;
 * ``--resume`` restores the experiment (``OUT/ray``): finished trials stay finished.
 
 A trial keeps its run folder whatever config PBT gives it: the folder's name is recorded under
@@ -157,10 +159,11 @@ def _train_waiting(run: Callable, config, run_dir: str, **kwargs):
 def _trial(params: dict, plan: dict) -> None:
     """One trial, in a Ray worker: train the run folder, reporting each checkpoint to Tune."""
     point = params["t"]
-    cell, seed, first_name = plan["trials"][point["trial"]]
+    cell, _, first_name = plan["trials"][point["trial"]]  # after a PBT exploit: the better trial's cell
     runs = os.path.join(plan["out"], "runs")
     trial_id = tune.get_context().get_trial_id()
     name = _own_name(runs, trial_id, first_name)
+    seed = next(s for _, s, n in plan["trials"] if n == name)  # the trial's own seed, whatever config PBT hands it
     run_dir = os.path.join(runs, name)
     values = {**plan["cells"][cell], **{k: point[k] for k in plan["mutations"]}}
     config = TRAINERS[plan["trainer"]].config.from_dict({**plan["base"], **values, "seed": seed}, source=f"sweep trial {name}")
