@@ -47,3 +47,13 @@ def test_quality_table_reads_the_stored_runs():
     assert rows[0].startswith("| opponent | optimum | policygrad 10 s | policygrad-gru 10 s | a2c 10 s")
     assert len(rows) == 2 + len(stored["optima"])
     assert "n=" not in table  # every method has its 3 seeds for every opponent
+
+
+def test_online_layers_orders_the_layers_against_a_fixed_cycle(capsys):
+    """Against a cycle every layer learns it: the best expert in hindsight is at least the best option, which is
+    at least the second layer's play (a mixture of the options), and the final play trails the second layer's."""
+    layers = _load("online_layers")
+    r = layers.layer_rewards("cycle", rounds=60, seed=0)
+    assert r["best expert"] >= r["best option"] >= r["second layer"] >= r["final"] > 0.3
+    assert layers.main(["--opponents", "cycle", "--rounds", "30", "--seeds", "1"]) == 0
+    assert capsys.readouterr().out.splitlines()[2].startswith("| cycle | +")
