@@ -27,7 +27,13 @@ class TrainRun:
     """Where ``train`` runs and how; what it trains is a :class:`~policygrad.config.TrainConfig`, or the
     :class:`~policygrad.expert_train.ExpertTrainConfig` of a ``--config`` file that says ``trainer = "expert-mixture"``."""
 
-    config: str | None = option(None, "read options from a TOML file (command-line options win; default: none)", metavar="FILE.toml", type=path_arg)
+    config: str | None = option(
+        None,
+        'read options from a TOML file (command-line options win; a file saying trainer = "expert-mixture", as agents/expert-meta.toml, '
+        "trains the expert-mixture agent; default: none)",
+        metavar="FILE.toml",
+        type=path_arg,
+    )
     run_dir: str | None = option(
         None,
         "where config, metrics, events, checkpoint and report go (default runs/OPPONENT__ESTIMATOR__SEED__TIME-RANDOM, "
