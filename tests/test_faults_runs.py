@@ -146,7 +146,7 @@ def test_a_kill_during_the_first_checkpoint_write_leaves_a_run_that_resume_resta
         os.close(fd)
         raise _Killed
 
-    monkeypatch.setattr("policygrad.train.save_checkpoint", dies_mid_write)
+    monkeypatch.setattr("policygrad.run_folder.save_checkpoint", dies_mid_write)
     with pytest.raises(_Killed):
         train(TrainConfig(**TINY), run, with_optimum=False)
     monkeypatch.undo()

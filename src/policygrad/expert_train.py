@@ -49,7 +49,7 @@ from .expert_policy import ExpertMixturePolicy
 from .expert_population import random_population, random_spec
 from .experts import ExpertFeatures
 from .games import make_game
-from .run_folder import TrainResult, run_training
+from .run_folder import RunCheckpoints, TrainResult, run_training
 
 __all__ = [
     "ExpertTrainConfig",
@@ -190,7 +190,7 @@ def _per_round(values_NT: torch.Tensor, mask_N: torch.Tensor) -> float:
     return float(values_NT[mask_N].mean()) if bool(mask_N.any()) else float("nan")
 
 
-class ExpertTrainer:
+class ExpertTrainer(RunCheckpoints):
     """Holds the policy, the optimiser and the generators of one run; :meth:`step` is one iteration.
 
     A trainer of :func:`policygrad.run_folder.run_training`: :meth:`save` writes the whole state
@@ -246,15 +246,6 @@ class ExpertTrainer:
             self.selves.append(copy.deepcopy(self.policy).requires_grad_(False).eval())
             self.selves[-1].load_state_dict(weights)
         self.iteration = self.saved_iteration = int(data["iteration"])
-
-    def save(self) -> str | None:
-        if self.run_dir is None:
-            return None
-        path = save_checkpoint(os.path.join(self.run_dir, "checkpoint.pt"), self.state())
-        self.saved_iteration = self.iteration
-        if self.on_save is not None:
-            self.on_save(path, self.iteration)
-        return path
 
     def heldout(self) -> dict:
         """Reward per round of the current policy against the held-out population: always the same

@@ -37,11 +37,11 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
-from .checkpoint import load_checkpoint
+from .checkpoint import load_checkpoint, save_checkpoint
 from .config import dump_toml
 from .files import RunLock, RUN_MARKER, TEMP_PREFIX, atomic_write_text, remove_temp_files, run_maker
 
-__all__ = ["RUN_FILES", "EVENTS_PREFIX", "RunTrainer", "TrainResult", "StopOnSignals", "run_training"]
+__all__ = ["RUN_FILES", "EVENTS_PREFIX", "RunTrainer", "RunCheckpoints", "TrainResult", "StopOnSignals", "run_training"]
 
 # The files policygrad writes in a run folder (TensorBoard's event files too: EVENTS_PREFIX); writing
 # over a folder removes these names only.
@@ -64,6 +64,27 @@ class RunTrainer(Protocol):
     def save(self) -> str | None: ...
 
     def load_state(self, data: dict) -> None: ...
+
+
+class RunCheckpoints:
+    """A trainer's :meth:`save`: its ``state()`` to ``run_dir/checkpoint.pt`` (atomic), then ``on_save(path, iteration)``."""
+
+    run_dir: str | None
+    iteration: int
+    saved_iteration: int | None
+    on_save: Callable[[str, int], None] | None
+
+    def state(self) -> dict:
+        raise NotImplementedError
+
+    def save(self) -> str | None:
+        if self.run_dir is None:
+            return None
+        path = save_checkpoint(os.path.join(self.run_dir, "checkpoint.pt"), self.state())
+        self.saved_iteration = self.iteration
+        if self.on_save is not None:
+            self.on_save(path, self.iteration)
+        return path
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from typing import Callable
 import torch
 
 from . import encoding
-from .checkpoint import game_record, save_checkpoint
+from .checkpoint import game_record
 from .config import TrainConfig
 from .deprecated import moved
 from .files import name_part
@@ -35,7 +35,7 @@ from .opponents.whitebox import attach_policy
 from .optimum import optimum
 from .policies import make_critic, make_policy
 from .rollout import rollout, score
-from .run_folder import RUN_FILES, TrainResult, run_training
+from .run_folder import RunCheckpoints, RUN_FILES, TrainResult, run_training
 from .stats import standard_error
 
 __all__ = ["Trainer", "TrainResult", "NonFiniteLossError", "train", "default_run_dir", "METRIC_FIELDS", "RUN_FILES"]
@@ -65,7 +65,7 @@ def check_fits(config: TrainConfig, run_dir: str | None = None) -> None:
     )
 
 
-class Trainer:
+class Trainer(RunCheckpoints):
     """Holds the policy, critic, optimiser and generators of one run; :meth:`run` trains it."""
 
     def __init__(self, config: TrainConfig, run_dir: str | None = None, optimum: float | None = None) -> None:
@@ -122,15 +122,6 @@ class Trainer:
         self.agent_generator.set_state(data["rng"]["agent"])
         self.iteration = int(data["iteration"])
         self.saved_iteration = self.iteration
-
-    def save(self) -> str | None:
-        if self.run_dir is None:
-            return None
-        path = save_checkpoint(os.path.join(self.run_dir, "checkpoint.pt"), self.state())
-        self.saved_iteration = self.iteration
-        if self.on_save is not None:
-            self.on_save(path, self.iteration)
-        return path
 
     # -- one step of gradient ascent --------------------------------------------------------------
     def step(self) -> dict:
