@@ -214,6 +214,10 @@ def test_a_stopped_run_resumes_bit_for_bit_and_its_folder_is_the_agent(tmp_path)
     for x, y in zip(a.parameters(), b.parameters()):
         torch.testing.assert_close(x, y, rtol=0, atol=0)
     assert isinstance(Agent.load(str(tmp_path / "part")), ExpertAgent)
+    from policygrad.export import kaggle_source
+
+    folder, file = kaggle_source(str(tmp_path / "part"), seed=0), kaggle_source(str(tmp_path / "part" / "checkpoint.pt"), seed=0)
+    assert "PLAYER = 'part'" in folder and folder.replace("PLAYER = 'part'", "PLAYER = 'checkpoint.pt'") == file  # the run folder exports its checkpoint
 
 
 def test_a_run_folder_that_is_not_ours_is_refused(tmp_path):

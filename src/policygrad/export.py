@@ -13,7 +13,7 @@ carries the library's own source (:mod:`policygrad.predictors`, and :mod:`policy
 imports, plus the few values those imports gave (the game's payoff, beats and rotations, the equilibrium,
 the network's weights), so its moves are the library player's for the same history and seed by
 construction (tests/test_export_players.py plays them side by side). An expert-mixture file
-(``expert.pt`` or its run directory) exports the same way, unguarded, as :meth:`policygrad.Agent.load` plays it.
+(a training run's ``checkpoint.pt``, its run directory, or a weights file) exports the same way, unguarded, as :meth:`policygrad.Agent.load` plays it.
 
 **A checkpoint of** ``policygrad train``: the file reproduces the trained policy:
 
@@ -103,7 +103,7 @@ def kaggle_source(agent: str, seed: int | None = None) -> str:
 
     Args:
         agent: a registered player of :data:`PLAYER_EXPORTS` (``online``, ``meta``, ``meta-raw``), or a
-            ``checkpoint.pt`` written by ``policygrad train`` or an expert-mixture ``expert.pt`` (or their run directory).
+            ``checkpoint.pt`` written by ``policygrad train`` or by the expert-mixture trainer (or their run directory).
         seed: seeds the agent's NumPy generator at the start of every match (None: fresh entropy).
     Raises:
         FileNotFoundError: ``agent`` is neither an exportable player nor an existing file or run directory.

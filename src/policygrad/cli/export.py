@@ -16,7 +16,9 @@ _LIB = defaults_of(export_kaggle)
 class ExportOptions:
     target: str = option(help="kaggle: agent(observation, configuration) for the Kaggle rps environment", positional=True, choices=TARGETS)
     agent: str = option(
-        help=f"a registered player ({', '.join(PLAYER_EXPORTS)}), or a checkpoint.pt / expert.pt or its run directory", positional=True, type=path_arg
+        help=f"a registered player ({', '.join(PLAYER_EXPORTS)}), or a checkpoint.pt (policy or expert mixture) or its run directory",
+        positional=True,
+        type=path_arg,
     )
     out: str = option(help="the agent file to write, e.g. agent.py", short="-o", metavar="FILE", type=path_arg)
     seed: int | None = option(_LIB.seed, "seed of the agent's NumPy generator each match (default: fresh entropy)", type=seed_arg)
