@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -248,6 +249,12 @@ def test_policygrad_train_runs_and_resumes_an_expert_mixture_recipe(tmp_path, ca
     assert len(_metrics(run)) == 3 and isinstance(Agent.load(str(run)), ExpertAgent)
     assert main(["train", "--resume", str(run), "--quiet"]) == 0  # nothing left to train: the same run, whole
     assert "done after 3 iterations" in capsys.readouterr().out and len(_metrics(run)) == 3
+    assert main(["evaluate", str(run), "--opponent", "constant", "--matches", "70", "--json"]) == 0  # 2 chunks of play (64 + 6)
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["matches"] == 70 and stats["rounds"] == 10 and -1 <= stats["mean"] <= 1 and stats["wins"] + stats["ties"] + stats["losses"] == 70
+    assert main(["evaluate", str(run), "--opponent", "mind-reader"]) == 2
+    assert "meets the mind reader through policygrad exploitability" in " ".join(capsys.readouterr().err.split())
+    assert main(["plot", str(run)]) == 0 and (run / "learning_curve.png").stat().st_size > 10_000  # the expert trainer's curve
     assert main(["train", "--config", str(recipe), "--run-dir", str(tmp_path / "other"), "--estimator", "gae", "--quiet"]) == 2
     assert "--estimator is not a setting of the expert-mixture recipe" in " ".join(capsys.readouterr().err.split())
     assert not (tmp_path / "other").exists()

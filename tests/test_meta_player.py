@@ -98,3 +98,18 @@ def test_exploitability_command_takes_a_player_name(capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["checkpoint"] == "meta" and out["rounds"] == 30 and out["bound"] == pytest.approx(EXPERT_META_SAFETY / 30)
     assert 0 <= out["value"] <= 1
+
+
+def test_evaluate_plays_the_expert_network_as_the_library_player_does():
+    """`policygrad evaluate` of an expert-mixture file plays it batched in torch (policygrad.expert_play); its
+    mean over 64 matches agrees, within 4 combined standard errors, with `meta-raw` (the same network,
+    NumPy, one match at a time) over 24 matches of the same length against the same opponent."""
+    from policygrad.evaluate import evaluate_expert
+    from policygrad.tournament import play_match
+
+    batched = evaluate_expert(EXPERT_META_CHECKPOINT, "frequency", matches=64, seed=0)
+    alone = np.array([play_match("meta-raw", "frequency", rounds=150, seed=seed)["total"] / 150 for seed in range(24)])
+    se = alone.std(ddof=1) / np.sqrt(len(alone))
+    assert batched.rounds == 150 and batched.mean > 0.4  # the network reads frequency
+    assert abs(batched.mean - alone.mean()) < 4 * np.hypot(batched.se, se), (batched.mean, alone.mean(), batched.se, se)
+    assert evaluate_expert(EXPERT_META_CHECKPOINT, "constant", matches=8, seed=1).mean > 0.9

@@ -8,16 +8,19 @@ import torch
 
 from . import encoding, stats
 from .agent import Agent
+from .expert_agent import ExpertAgent
+from .expert_play import play
+from .expert_train import load_expert
 from .deprecated import moved
 from .engine import Engine
 from .games import make_game
 from .limits import batch_bytes, check_seed, check_size
 from .opponents import make_opponent
-from .opponents.whitebox import attach_policy
+from .opponents.whitebox import WhiteBox, attach_policy
 from .rollout import rollout
 from .tensors import sample
 
-__all__ = ["MatchStats", "match_stats", "play_opponents", "check_evaluation", "evaluate_policy", "evaluate_checkpoint"]
+__all__ = ["MatchStats", "match_stats", "play_opponents", "check_evaluation", "evaluate_policy", "evaluate_expert", "evaluate_checkpoint"]
 
 
 @dataclass(frozen=True)
@@ -97,9 +100,31 @@ def evaluate_policy(policy, opponent, rounds: int, context: int, counts: bool, g
     return match_stats(batch.rewards.sum(1), rounds)
 
 
+EXPERT_CHUNK = 64  # expert-mixture matches played at once (each round's features of every expert are kept)
+
+
+def evaluate_expert(path: str, opponent: str, matches: int = 1000, seed: int = 0) -> MatchStats:
+    """An expert-mixture file or run (unguarded, as ``Agent.load`` plays it) against ``opponent`` over the
+    horizon it was trained for: :func:`policygrad.expert_play.play`, ``EXPERT_CHUNK`` matches at a time."""
+    if not isinstance(matches, int) or isinstance(matches, bool) or matches < 1:
+        raise ValueError(f"matches must be an integer >= 1, got {matches!r}")
+    check_seed("seed", seed)
+    if isinstance(make_opponent(opponent), WhiteBox):
+        raise ValueError(f"{opponent!r} is a white-box opponent; an expert-mixture agent meets the mind reader through policygrad exploitability {path}")
+    policy, config = load_expert(path)
+    totals = [
+        play(policy, opponent, min(EXPERT_CHUNK, matches - start), config.rounds, seed + start, config.game, least_order=config.least_order).rewards.sum(1)
+        for start in range(0, matches, EXPERT_CHUNK)
+    ]
+    return match_stats(torch.cat(totals), config.rounds)
+
+
 def evaluate_checkpoint(path: str, opponent, matches: int = 1000, seed: int = 0) -> MatchStats:
-    """A checkpoint's policy (policy gradient or a baseline) against ``opponent`` over the horizon it was trained for."""
+    """A checkpoint's policy (policy gradient or a baseline; an expert mixture: :func:`evaluate_expert`) against
+    ``opponent`` over the horizon it was trained for."""
     agent = Agent.load(path)
+    if isinstance(agent, ExpertAgent):
+        return evaluate_expert(path, opponent, matches, seed)
     return evaluate_policy(agent.policy, opponent, agent.rounds, agent.context, agent.counts, agent.game, matches, seed)
 
 

@@ -18,6 +18,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from .config import TrainConfig, load_toml  # noqa: E402
+from .expert_train import EXPERT_KIND  # noqa: E402
 from .files import atomic_write  # noqa: E402
 from .games import make_game  # noqa: E402
 from .stats import t975  # noqa: E402
@@ -156,9 +157,22 @@ def plot_simplex(run_dir: str, path: str) -> str:
     return save_figure(fig, path)
 
 
+def _trainer(run_dir: str) -> str:
+    path = os.path.join(run_dir, "config.toml")
+    return str(load_toml(path).get("trainer", "policy")) if os.path.exists(path) else "policy"
+
+
 def plot_run(run_dirs: list[str], out_dir: str) -> list[str]:
     """All the figures of ``policygrad plot``: learning curve (all runs), and per run its action
-    probabilities and (3 actions) its simplex path."""
+    probabilities and (3 actions) its simplex path; for expert-mixture runs, each run's
+    :func:`plot_expert_curve`."""
+    experts = [run for run in run_dirs if _trainer(run) == EXPERT_KIND]
+    if experts and len(experts) < len(run_dirs):
+        raise ValueError(f"{experts[0]} is an expert-mixture run and {next(r for r in run_dirs if r not in experts)} is not; plot them apart")
+    if experts:
+        many = len(run_dirs) > 1
+        names = [os.path.basename(os.path.normpath(run)) + "_" if many else "" for run in run_dirs]
+        return [plot_expert_curve(os.path.join(run, "metrics.csv"), os.path.join(out_dir, name + "learning_curve.png")) for run, name in zip(run_dirs, names)]
     written = [plot_learning_curves(run_dirs, os.path.join(out_dir, "learning_curve.png"))]
     for run in run_dirs:
         name = os.path.basename(os.path.normpath(run))
