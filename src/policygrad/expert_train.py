@@ -224,7 +224,10 @@ class ExpertTrainer(RunCheckpoints):
     def _snapshot(self) -> None:
         """Keep a frozen copy of the policy (at most ``snapshots``, the oldest dropped)."""
         if self.config.past_selves > 0:
-            self.selves = (self.selves + [copy.deepcopy(self.policy).requires_grad_(False).eval()])[-self.config.snapshots :]
+            self.selves = (self.selves + [self._frozen_copy()])[-self.config.snapshots :]
+
+    def _frozen_copy(self) -> ExpertMixturePolicy:
+        return copy.deepcopy(self.policy).requires_grad_(False).eval()
 
     # -- checkpoints ------------------------------------------------------------------------------
     def state(self) -> dict:
@@ -241,10 +244,9 @@ class ExpertTrainer(RunCheckpoints):
         self.optimizer.load_state_dict(data["optimizer"])
         version, internal, gauss = data["rng"]["population"]
         self.rng.setstate((version, tuple(internal), gauss))
-        self.selves = []
-        for weights in data["selves"]:
-            self.selves.append(copy.deepcopy(self.policy).requires_grad_(False).eval())
-            self.selves[-1].load_state_dict(weights)
+        self.selves = [self._frozen_copy() for _ in data["selves"]]
+        for snapshot, weights in zip(self.selves, data["selves"]):
+            snapshot.load_state_dict(weights)
         self.iteration = self.saved_iteration = int(data["iteration"])
 
     def heldout(self) -> dict:

@@ -70,15 +70,12 @@ def _refuse_with_resume(args, run: TrainRun) -> None:
 def _expert_recipe(path: str, args, resume: bool) -> ExpertTrainConfig:
     """An expert-mixture recipe (a file saying ``trainer = "expert-mixture"``) <- the options given that are its settings."""
     data = load_toml(path)
-    for f in fields(TrainConfig):
-        value = getattr(args, f.name)
-        if value is None or resume:  # --resume: _refuse_with_resume has refused every setting
-            continue
-        if f.name not in data and f.name not in {g.name for g in fields(ExpertTrainConfig)}:
-            raise ValueError(
-                f"--{f.name.replace('_', '-')} is not a setting of the expert-mixture recipe {path}; allowed: {', '.join(g.name for g in fields(ExpertTrainConfig))}"
-            )
-        data[f.name] = value
+    known = [g.name for g in fields(ExpertTrainConfig)]
+    given = {} if resume else {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name) is not None}  # --resume: refused already
+    for name, value in given.items():
+        if name not in known:
+            raise ValueError(f"--{name.replace('_', '-')} is not a setting of the expert-mixture recipe {path}; allowed: {', '.join(known)}")
+        data[name] = value
     config = ExpertTrainConfig.from_dict(data, source=path)
     if config.population:  # a stored file may not ask for outside code (issue 17)
         refuse_outside_code(config.population, path, args.opponent)
