@@ -29,6 +29,7 @@ import torch
 from policygrad.engine import Engine
 from policygrad.online import OnlineAgent
 from policygrad.opponents import make_opponent
+from policygrad.opponents.registry import split_specs
 from policygrad.opponents.external import with_rounds
 
 LAYERS = ("final", "second layer", "best option", "best expert")
@@ -56,13 +57,17 @@ def layer_rewards(opponent: str, rounds: int, seed: int) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--opponents", default="roshambo:bot=textbot,roshambo:bot=flatbot3", help="opponent specs, comma-separated")
+    p.add_argument(
+        "--opponents",
+        default="roshambo:bot=textbot,roshambo:bot=flatbot3",
+        help="opponent specs, comma-separated (a spec's own commas stay with it: mixed:probs=0.4,0.3,0.3)",
+    )
     p.add_argument("--rounds", type=int, default=1000)
     p.add_argument("--seeds", type=int, default=5)
     args = p.parse_args(argv)
     print(f"| opponent | {' | '.join(LAYERS)} | first layer's gap |")
     print("|---|" + "---:|" * (len(LAYERS) + 1))
-    for opponent in [o.strip() for o in args.opponents.split(",") if o.strip()]:
+    for opponent in split_specs(args.opponents):
         rows = [layer_rewards(opponent, args.rounds, seed) for seed in range(args.seeds)]
         mean = {k: float(np.mean([r[k] for r in rows])) for k in LAYERS}
         print(f"| {opponent} | " + " | ".join(f"{mean[k]:+.3f}" for k in LAYERS) + f" | {mean['best expert'] - mean['best option']:.3f} |")
