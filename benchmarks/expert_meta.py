@@ -86,7 +86,7 @@ def cmd_tournament(args) -> int:
 def cmd_exploit(args) -> int:
     torch.set_num_threads(1)
     policy, config = load_expert(args.weights)
-    batch = play(policy, "mixed", args.matches, args.rounds, args.seed, config.game, mind_reader=1.0, least_order=config.least_order)
+    batch = play(policy, "mixed", args.matches, args.rounds, args.seed, config.game, mind_reader=1.0, least_order=config.least_order, horizons=config.horizons)
     mean, se = mean_se(batch.rewards.double().mean(1))
     print(
         f"mind reader vs the agent, {args.matches} matches x {args.rounds} rounds: the agent scores {mean:+.4f} +- {se:.4f} (se) per round; the reader takes {-mean:.4f}"
@@ -108,10 +108,13 @@ def cmd_heldout(args) -> int:
     """Reward per round against the recipe's held-out population (2 x members opponents from heldout_seed), one match each, long matches."""
     torch.set_num_threads(1)
     policy, config = load_expert(args.weights)
-    pop = random_population(random.Random(config.heldout_seed), 2 * config.members)
-    batch = play(policy, pop, args.matches, args.rounds, config.heldout_seed, config.game, rotate=config.rotate, least_order=config.least_order)
+    slight = config.slight_bias if args.slight_bias is None else args.slight_bias
+    pop = random_population(random.Random(config.heldout_seed), 2 * config.members, slight)
+    batch = play(
+        policy, pop, args.matches, args.rounds, config.heldout_seed, config.game, rotate=config.rotate, least_order=config.least_order, horizons=config.horizons
+    )
     mean, se = mean_se(batch.rewards.double().mean(1))
-    print(f"held-out population, {args.matches} matches x {args.rounds} rounds: {mean:+.4f} +- {se:.4f} (se) per round")
+    print(f"held-out population (slight_bias {slight}), {args.matches} matches x {args.rounds} rounds: {mean:+.4f} +- {se:.4f} (se) per round")
     return 0
 
 
@@ -148,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     e.set_defaults(run=cmd_exploit)
     h = sub.add_parser("heldout", help="reward per round against the recipe's held-out population")
     h.add_argument("--weights", default=EXPERT_META_CHECKPOINT, help="the agent's file (default: the shipped one)")
+    h.add_argument("--slight-bias", type=float, default=None, help="the population's share of slightly biased opponents (default: the recipe's)")
     h.add_argument("--rounds", type=int, default=1000)
     h.add_argument("--matches", type=int, default=48)
     h.set_defaults(run=cmd_heldout)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from policygrad.expert_agent import ExpertAgent, expert_meta_player
+from policygrad.expert_agent import EXPERT_META_CHECKPOINT, ExpertAgent, expert_meta_player
 from policygrad.expert_policy import ExpertMixturePolicy, expert_onehots
 from policygrad.checkpoint import FORMAT, VERSION
 from policygrad.expert_train import EXPERT_KIND, ExpertTrainConfig, ExpertTrainer, advantages, load_expert, play, random_population, random_spec, save_expert
@@ -195,11 +195,12 @@ def test_agent_plays_its_policy_and_round_trips_through_a_file(tmp_path):
 def test_the_shipped_agent_loads_and_exploits_a_cycle_and_falls_back_against_the_mind_reader():
     """The shipped weights (agents/expert-meta.toml): a cycle is read within a 100-round match; a mind reader takes far less than from pure play (1 a round)."""
     agent = expert_meta_player()
-    policy = agent.policy
-    cycle = play(policy, "cycle", 16, 100, seed=5).rewards.double().mean(1)
+    policy, config = load_expert(EXPERT_META_CHECKPOINT)
+    features = dict(least_order=config.least_order, horizons=config.horizons)  # as trained
+    cycle = play(policy, "cycle", 16, 100, seed=5, **features).rewards.double().mean(1)
     mean, se = mean_se(cycle)
     assert mean - 4 * se > 0.7
-    reader = play(policy, "mixed", 16, 200, seed=5, mind_reader=1.0).rewards.double().mean(1)
+    reader = play(policy, "mixed", 16, 200, seed=5, mind_reader=1.0, **features).rewards.double().mean(1)
     mean, se = mean_se(reader)
     assert mean + 4 * se > -0.15  # measured -0.08 per round over 1000-round matches (benchmarks/expert_meta.py exploit)
     agent.reset(0)

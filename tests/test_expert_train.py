@@ -261,3 +261,67 @@ def test_policygrad_train_runs_and_resumes_an_expert_mixture_recipe(tmp_path, ca
     from policygrad.train import default_run_dir
 
     assert default_run_dir(ExpertTrainConfig(seed=3)).startswith(os.path.join("runs", "expert-mixture__3__"))
+
+
+def test_widen_adds_a_horizon_whose_inputs_start_at_zero_so_the_play_is_the_same(tmp_path):
+    """A policy trained on 6 reward horizons, widened to 7 (0.998 added): on the 7-horizon features of a match it
+    gives exactly the probabilities the original gives on the same match's 6-horizon features; training starts there."""
+    from policygrad.expert_train import widen
+    from policygrad.experts import HORIZONS
+
+    policy = _random_policy(ExpertMixturePolicy, 11, std=0.5)
+    more = (*HORIZONS, 0.998)
+    wide = widen(policy, HORIZONS, more)
+    assert (wide.num_features, wide.num_global) == (8, 15) and widen(policy, HORIZONS, HORIZONS) is policy
+    narrow, broad = ExpertFeatures(2, 40), ExpertFeatures(2, 40, horizons=more)
+    gen = torch.Generator().manual_seed(0)
+    for t in range(40):
+        a, b = narrow.features(), broad.features()
+        if t > 0:
+            assert not torch.equal(b[1][..., 6], torch.zeros_like(b[1][..., 6]))  # the new average moves...
+        torch.testing.assert_close(wide(*b), policy(*a))  # ...and changes nothing until trained
+        me, them = torch.randint(3, (2,), generator=gen), torch.randint(3, (2,), generator=gen)
+        narrow.update(me, them)
+        broad.update(me, them)
+    path = save_expert(str(tmp_path / "six.pt"), policy, ExpertTrainConfig(hidden=8), 1)
+    trainer = ExpertTrainer(_config(init=path, horizons=list(more)))
+    assert trainer.config.horizons == more and trainer.policy.num_features == 8
+    with pytest.raises(ValueError, match=r"init reads the horizons .* not all among the recipe's \[0.5, 0.9\]"):
+        ExpertTrainer(_config(init=path, horizons=[0.5, 0.9]))
+
+
+def test_horizons_reach_the_loaded_agent_and_bad_ones_are_refused(tmp_path):
+    from policygrad.agent import Agent
+
+    trainer = ExpertTrainer(_config(horizons=[0.9, 0.999], iterations=1))
+    trainer.step()
+    path = save_expert(str(tmp_path / "two.pt"), trainer.policy, trainer.config, 1)
+    agent = Agent.load(path)
+    assert agent.player.scores.horizons.tolist() == [0.9, 0.999]
+    for bad in ([], [0.5, 1.0], ["x"]):
+        with pytest.raises(ValueError, match="horizons must be a non-empty list of decays in"):
+            _config(horizons=bad)
+    with pytest.raises(ValueError, match=r"slight_bias must be a share in \[0, 1\], got 2"):
+        _config(slight_bias=2)
+
+
+def test_slight_bias_draws_near_uniform_iid_opponents_and_changes_nothing_at_zero():
+    import hashlib
+    import random
+
+    from policygrad.expert_population import random_population, random_spec
+
+    def mixed(slight):
+        rng = random.Random(5)
+        specs = [random_spec(rng, slight) for _ in range(400)]
+        return specs, [[float(x) for x in s.split("=")[1].split(",")] for s in specs if s.startswith("mixed")]
+
+    _, lopsided = mixed(0.0)
+    # at 0 the shipped recipe's held-out population is the one drawn before slight_bias existed (its digest then)
+    held_out = random_population(random.Random(1_000_003), 48)
+    assert hashlib.sha256(held_out.encode()).hexdigest()[:16] == "a19af05e1f6bd078"
+    assert sum(min(p) < 0.1 for p in lopsided) > len(lopsided) / 2  # mostly lopsided
+    specs, slight = mixed(1.0)
+    assert len(slight) == len(specs) and all(0.1 < x < 0.6 for p in slight for x in p)  # all i.i.d., each probability near 1/3
+    specs, slight = mixed(0.25)
+    assert 0.25 < len(slight) / len(specs) < 0.25 + 1 / 12 + 0.06  # a quarter, and the mixed family's own share of the rest

@@ -113,7 +113,16 @@ def evaluate_expert(path: str, opponent: str, matches: int = 1000, seed: int = 0
         raise ValueError(f"{opponent!r} is a white-box opponent; an expert-mixture agent meets the mind reader through policygrad exploitability {path}")
     policy, config = load_expert(path)
     totals = [
-        play(policy, opponent, min(EXPERT_CHUNK, matches - start), config.rounds, seed + start, config.game, least_order=config.least_order).rewards.sum(1)
+        play(
+            policy,
+            opponent,
+            min(EXPERT_CHUNK, matches - start),
+            config.rounds,
+            seed + start,
+            config.game,
+            least_order=config.least_order,
+            horizons=config.horizons,
+        ).rewards.sum(1)
         for start in range(0, matches, EXPERT_CHUNK)
     ]
     return match_stats(torch.cat(totals), config.rounds)

@@ -13,6 +13,7 @@ The shipped one is :func:`expert_meta_player`; register it (or another file's) f
 from __future__ import annotations
 
 import os
+from typing import Sequence
 
 from .equilibrium import nash_equilibrium
 from .expert_match import ExpertPlayer, ExpertScores, MixtureNet
@@ -28,14 +29,16 @@ EXPERT_META_CHECKPOINT = os.path.join(os.path.dirname(__file__), "data", "expert
 EXPERT_META_SAFETY = 10.0  # points a match may risk (policygrad.safety.SafeBudget): no opponent's expected take exceeds this
 
 
-def numpy_player(policy: ExpertMixturePolicy, game: Game, safety: float | None = None, least_order: int = -1) -> ExpertPlayer:
+def numpy_player(
+    policy: ExpertMixturePolicy, game: Game, safety: float | None = None, least_order: int = -1, horizons: Sequence[float] = HORIZONS
+) -> ExpertPlayer:
     """The NumPy player of one match of ``policy`` (its weights as float32, read in float64), guarded by
-    :class:`~policygrad.safety.SafeBudget` with ``safety`` points (None: unguarded); ``least_order``: as trained."""
+    :class:`~policygrad.safety.SafeBudget` with ``safety`` points (None: unguarded); ``least_order``, ``horizons``: as trained."""
     payoff = game.payoff.double().numpy()
     predictors = Predictors(payoff, game.beats().numpy(), game.rotations().numpy(), least_order=least_order)  # ExpertFeatures' predictors
     weights = {k: v.detach().float().numpy() for k, v in policy.state_dict().items()}  # float32, as an exported file embeds them
     guard = None if safety is None else SafeBudget(payoff, nash_equilibrium(game).double().numpy(), safety)
-    return ExpertPlayer(ExpertScores(predictors, HORIZONS, EVIDENCE_DECAY), MixtureNet(weights), guard)
+    return ExpertPlayer(ExpertScores(predictors, horizons, EVIDENCE_DECAY), MixtureNet(weights), guard)
 
 
 class ExpertAgent:
@@ -48,15 +51,22 @@ class ExpertAgent:
         safety: play through the safe-play guard with this budget of points (:class:`policygrad.safety.SafeBudget`:
             no opponent's expected take from a match exceeds it); None: the policy as trained, unguarded.
         least_order: the predictors' least-frequent tables, as the policy was trained (its recipe's ``least_order``).
+        horizons: the decays of the experts' reward averages, as trained (its recipe's ``horizons``).
     """
 
     def __init__(
-        self, policy: ExpertMixturePolicy, game: str | Game = "rps", name: str = "expert-meta", safety: float | None = None, least_order: int = -1
+        self,
+        policy: ExpertMixturePolicy,
+        game: str | Game = "rps",
+        name: str = "expert-meta",
+        safety: float | None = None,
+        least_order: int = -1,
+        horizons: Sequence[float] = HORIZONS,
     ) -> None:
         self.policy = policy.eval()
         self.game = make_game(game)
         self.name = name
-        self.player = numpy_player(self.policy, self.game, safety, least_order)
+        self.player = numpy_player(self.policy, self.game, safety, least_order, horizons)
         self.guard = self.player.guard
         self.reset()
 
@@ -67,7 +77,7 @@ class ExpertAgent:
         g = make_game(game)
         if g.name != make_game(config.game).name:
             raise ValueError(f"{path} was trained on {config.game}, not {g.name}")
-        return cls(policy, g, safety=safety, least_order=config.least_order)
+        return cls(policy, g, safety=safety, least_order=config.least_order, horizons=config.horizons)
 
     def reset(self, seed: int | None = None) -> None:
         """Start a new match (``seed`` seeds the agent's own draws; None: seed 0, as every library player)."""

@@ -47,7 +47,7 @@ from .estimators import discounted_returns, entropy_bonus, leave_one_out_mean, s
 from .expert_play import ExpertBatch, play
 from .expert_policy import ExpertMixturePolicy
 from .expert_population import random_population, random_spec
-from .experts import ExpertFeatures
+from .experts import HORIZONS, ExpertFeatures
 from .games import make_game
 from .run_folder import RunCheckpoints, TrainResult, run_training
 
@@ -121,11 +121,17 @@ class ExpertTrainConfig:
     """start from the weights of this expert-mixture file or run directory ("": from scratch)."""
     least_order: int = -1
     """the agent's predictors also give each side's least frequent move in the n-gram tables up to this order (-1: none)."""
+    horizons: tuple = HORIZONS
+    """the decays of each expert's reward averages, the network's features (a list, each in [0, 1))."""
+    slight_bias: float = 0.0
+    """share of the population's opponents that are i.i.d. with a slight bias (:func:`random_spec`; 0: as earlier releases)."""
     immediate: str = "sampled"
     """the immediate reward's term: "sampled" (REINFORCE with the baseline E_pi[M[A, O_t]]) or "expected"
     (the gradient of E_pi[M[A, O_t]] itself, sum_a grad pi(a | S_t) M[a, O_t]: the agent's own draw integrated out)."""
 
     def __post_init__(self) -> None:
+        if isinstance(self.horizons, list):  # TOML gives a list
+            object.__setattr__(self, "horizons", tuple(self.horizons))
         for f in fields(self):
             check_field(f, getattr(self, f.name))
         if self.trainer != EXPERT_KIND:
@@ -134,7 +140,9 @@ class ExpertTrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        for name in ("mind_reader", "switch", "past_selves"):
+        if not self.horizons or not all(isinstance(h, (int, float)) and not isinstance(h, bool) and 0 <= h < 1 for h in self.horizons):
+            raise ValueError(f"horizons must be a non-empty list of decays in [0, 1), got {list(self.horizons)!r}")
+        for name in ("mind_reader", "switch", "past_selves", "slight_bias"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be a share in [0, 1], got {getattr(self, name)!r}")
         if self.mind_reader + self.past_selves > 1:
@@ -165,6 +173,28 @@ class ExpertTrainConfig:
 
 
 # -- learning ---------------------------------------------------------------------------------------
+
+
+def widen(policy: ExpertMixturePolicy, horizons: tuple, to: tuple) -> ExpertMixturePolicy:
+    """``policy``, trained on the reward averages at ``horizons``, as a policy that reads those at ``to``
+    (each of ``horizons`` among them): the weights of a new horizon's inputs are zero, so it plays the same
+    until training gives them weight. Features per expert: [averages..., has a move]; global: [own averages...,
+    best expert's averages..., evidence] (:class:`~policygrad.experts.ExpertFeatures`)."""
+    if tuple(horizons) == tuple(to):
+        return policy
+    if not set(horizons) <= set(to):
+        raise ValueError(f"init reads the horizons {list(horizons)}, which are not all among the recipe's {list(to)}; allowed: the same or more")
+    k = len(to)
+    at = [list(to).index(x) for x in horizons]
+    cols = {"expert_in.weight": at + [k], "global_in.weight": at + [k + i for i in at] + [2 * k], "uniform.0.weight": at + [k + i for i in at] + [2 * k]}
+    wide = ExpertMixturePolicy(k + 1, 2 * k + 1, policy.num_actions, policy.hidden)
+    state = policy.state_dict()
+    for name, where in cols.items():
+        w = torch.zeros(state[name].shape[0], k + 1 if name == "expert_in.weight" else 2 * k + 1)
+        w[:, where] = state[name]
+        state[name] = w
+    wide.load_state_dict(state)
+    return wide
 
 
 def advantages(batch: ExpertBatch, payoff: torch.Tensor, gamma: float, immediate: bool = True) -> torch.Tensor:
@@ -204,13 +234,13 @@ class ExpertTrainer(RunCheckpoints):
         if config.threads:
             torch.set_num_threads(config.threads)
         torch.manual_seed(config.seed)
-        probe = ExpertFeatures(1, 1, self.game)
+        probe = ExpertFeatures(1, 1, self.game, horizons=config.horizons)
         self.policy = ExpertMixturePolicy(probe.num_features, probe.num_global, self.game.num_actions, config.hidden)
         if config.init:
-            start, _ = load_expert(config.init)
+            start, before = load_expert(config.init)
             if start.hidden != config.hidden:
                 raise ValueError(f"init {config.init} has hidden width {start.hidden}, but the recipe asks hidden = {config.hidden}; allowed: the same width")
-            self.policy.load_state_dict(start.state_dict())
+            self.policy.load_state_dict(widen(start, before.horizons, config.horizons).state_dict())
         self.selves: list[ExpertMixturePolicy] = []  # frozen snapshots, the oldest first
         self._snapshot()
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.lr)
@@ -253,9 +283,9 @@ class ExpertTrainer(RunCheckpoints):
         """Reward per round of the current policy against the held-out population: always the same
         2 * members opponents (``heldout_seed``), ``heldout_batch`` fresh matches each call, no mind reader."""
         cfg = self.config
-        pop = random_population(random.Random(cfg.heldout_seed), 2 * cfg.members)
+        pop = random_population(random.Random(cfg.heldout_seed), 2 * cfg.members, cfg.slight_bias)
         n, seed = cfg.heldout_batch or cfg.batch, cfg.heldout_seed + self.iteration
-        batch = play(self.policy, pop, n, cfg.rounds, seed, cfg.game, rotate=cfg.rotate, least_order=cfg.least_order)
+        batch = play(self.policy, pop, n, cfg.rounds, seed, cfg.game, rotate=cfg.rotate, least_order=cfg.least_order, horizons=cfg.horizons)
         return {"heldout_reward": float(batch.rewards.mean())}
 
     def step(self) -> dict:
@@ -266,10 +296,10 @@ class ExpertTrainer(RunCheckpoints):
         if cfg.population:
             population = switch_to = cfg.population
         else:
-            population, switch_to = random_population(self.rng, cfg.members), random_population(self.rng, cfg.members)
+            population, switch_to = (random_population(self.rng, cfg.members, cfg.slight_bias) for _ in range(2))
         seed = cfg.seed * 1_000_000 + self.iteration
         variations = (switch_to, cfg.switch, cfg.mind_reader, cfg.rotate, self.selves, cfg.past_selves)
-        batch = play(self.policy, population, cfg.batch, cfg.rounds, seed, cfg.game, *variations, least_order=cfg.least_order)
+        batch = play(self.policy, population, cfg.batch, cfg.rounds, seed, cfg.game, *variations, least_order=cfg.least_order, horizons=cfg.horizons)
         t_play = time.perf_counter() - t0
         expected = cfg.immediate == "expected"
         adv = advantages(batch, self.payoff, cfg.gamma, immediate=not expected)  # [N, T]
