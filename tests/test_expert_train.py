@@ -145,6 +145,8 @@ def test_fine_tuning_starts_from_the_file_and_checks_its_width(tmp_path):
         torch.testing.assert_close(a.detach(), b)
     with pytest.raises(ValueError, match="has hidden width 8, but the recipe asks hidden = 16"):
         ExpertTrainer(_config(init=path, hidden=16))
+    with pytest.raises(FileNotFoundError, match=r"init = '.*missing': checkpoint not found: .*; train the run it names first"):
+        ExpertTrainer(_config(init=str(tmp_path / "missing")))
 
 
 @pytest.mark.parametrize(

@@ -237,7 +237,10 @@ class ExpertTrainer(RunCheckpoints):
         probe = ExpertFeatures(1, 1, self.game, horizons=config.horizons)
         self.policy = ExpertMixturePolicy(probe.num_features, probe.num_global, self.game.num_actions, config.hidden)
         if config.init:
-            start, before = load_expert(config.init)
+            try:
+                start, before = load_expert(config.init)
+            except FileNotFoundError as e:
+                raise FileNotFoundError(f"init = {config.init!r}: {e}; train the run it names first (the recipe's comments say which)") from None
             if start.hidden != config.hidden:
                 raise ValueError(f"init {config.init} has hidden width {start.hidden}, but the recipe asks hidden = {config.hidden}; allowed: the same width")
             self.policy.load_state_dict(widen(start, before.horizons, config.horizons).state_dict())
