@@ -35,9 +35,9 @@ from policygrad.opponents.external import with_rounds
 LAYERS = ("final", "second layer", "best option", "best expert")
 
 
-def layer_rewards(opponent: str, rounds: int, seed: int) -> dict[str, float]:
-    """The mean expected reward per round of each layer's play in one match of ``online`` against ``opponent``."""
-    agent = OnlineAgent()
+def layer_rewards(opponent: str, rounds: int, seed: int, settings: dict | None = None) -> dict[str, float]:
+    """The mean expected reward per round of each layer's play in one match of ``online`` (``OnlineAgent(**settings)``) against ``opponent``."""
+    agent = OnlineAgent(**(settings or {}))
     agent.reset(seed)
     engine = Engine(with_rounds(make_opponent(opponent), rounds), n=1, rounds=rounds, context=0, seed=seed)
     engine.reset()

@@ -28,11 +28,10 @@ from multiprocessing import Pool
 
 import numpy as np
 import torch
+from online_layers import layer_rewards  # the script beside this one
 
-from policygrad.engine import Engine
 from policygrad.expert_population import random_spec
 from policygrad.online import OnlineAgent
-from policygrad.opponents import make_opponent
 
 WEAK = ("mixed:probs=0.38,0.33,0.29", "mixed:probs=0.4,0.3,0.3", "mixed:probs=0.3,0.42,0.28", "mixed:probs=0.45,0.3,0.25", "mixed:probs=0.25,0.25,0.5")
 
@@ -41,17 +40,7 @@ def expected_reward(task: tuple[dict, str, int, int]) -> float:
     """The mean exact expected reward per round of one match of ``OnlineAgent(**settings)`` against ``opponent``."""
     settings, opponent, seed, rounds = task
     torch.set_num_threads(1)
-    agent = OnlineAgent(**settings)
-    agent.reset(seed)
-    engine = Engine(make_opponent(opponent), n=1, rounds=rounds, context=0, seed=seed)
-    engine.reset()
-    last, taken = None, 0.0
-    for _ in range(rounds):
-        move = agent.act(last)
-        _, _, _, info = engine.step(torch.tensor([move]))
-        last = int(info["opponent_move"][0])
-        taken += float(np.asarray(agent.last_probs) @ agent.payoff[:, last])
-    return taken / rounds
+    return layer_rewards(opponent, rounds, seed, settings)["final"]
 
 
 def main(argv: list[str] | None = None) -> int:

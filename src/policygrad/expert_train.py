@@ -190,7 +190,7 @@ def widen(policy: ExpertMixturePolicy, horizons: tuple, to: tuple) -> ExpertMixt
     wide = ExpertMixturePolicy(k + 1, 2 * k + 1, policy.num_actions, policy.hidden)
     state = policy.state_dict()
     for name, where in cols.items():
-        w = torch.zeros(state[name].shape[0], k + 1 if name == "expert_in.weight" else 2 * k + 1)
+        w = torch.zeros_like(wide.state_dict()[name])
         w[:, where] = state[name]
         state[name] = w
     wide.load_state_dict(state)
