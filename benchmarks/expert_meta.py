@@ -86,7 +86,7 @@ def cmd_tournament(args) -> int:
 def cmd_exploit(args) -> int:
     torch.set_num_threads(1)
     policy, config = load_expert(args.weights)
-    batch = play(policy, "mixed", args.matches, args.rounds, args.seed, config.game, mind_reader=1.0, least_order=config.least_order, horizons=config.horizons)
+    batch = play(policy, "mixed", args.matches, args.rounds, args.seed, config.game, mind_reader=1.0, **config.features)
     mean, se = mean_se(batch.rewards.double().mean(1))
     print(
         f"mind reader vs the agent, {args.matches} matches x {args.rounds} rounds: the agent scores {mean:+.4f} +- {se:.4f} (se) per round; the reader takes {-mean:.4f}"
@@ -110,9 +110,7 @@ def cmd_heldout(args) -> int:
     policy, config = load_expert(args.weights)
     slight = config.slight_bias if args.slight_bias is None else args.slight_bias
     pop = random_population(random.Random(config.heldout_seed), 2 * config.members, slight)
-    batch = play(
-        policy, pop, args.matches, args.rounds, config.heldout_seed, config.game, rotate=config.rotate, least_order=config.least_order, horizons=config.horizons
-    )
+    batch = play(policy, pop, args.matches, args.rounds, config.heldout_seed, config.game, rotate=config.rotate, **config.features)
     mean, se = mean_se(batch.rewards.double().mean(1))
     print(f"held-out population (slight_bias {slight}), {args.matches} matches x {args.rounds} rounds: {mean:+.4f} +- {se:.4f} (se) per round")
     return 0

@@ -31,13 +31,13 @@ def _histories(n: int, rounds: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return mine, theirs
 
 
-@pytest.mark.parametrize("least_order, predictors", [(-1, 117), (0, 123)])
-def test_features_equal_online_agents_experts_match_by_match(least_order, predictors):
+@pytest.mark.parametrize("least_order, ties, predictors", [(-1, "first", 117), (0, "first", 123), (0, "best", 123)])
+def test_features_equal_online_agents_experts_match_by_match(least_order, ties, predictors):
     """Every predictor of every match, every round, equals OnlineAgent's; the reward averages equal a per-match loop."""
     n, rounds = 3, 160
     mine, theirs = _histories(n, rounds, 0)
-    features = ExpertFeatures(n, rounds, least_order=least_order)
-    agents = [OnlineAgent(least_order=least_order) for _ in range(n)]
+    features = ExpertFeatures(n, rounds, least_order=least_order, ties=ties)
+    agents = [OnlineAgent(least_order=least_order, ties=ties) for _ in range(n)]
     for agent in agents:
         agent.reset(0)
     assert features.num_predictors == agents[0].num_predictors == predictors and features.num_experts == agents[0].num_experts

@@ -158,6 +158,7 @@ def test_fine_tuning_starts_from_the_file_and_checks_its_width(tmp_path):
         (dict(snapshot_every=0), "snapshot_every must be an integer >= 1, got 0"),
         (dict(heldout_batch=-1), "heldout_batch must be an integer >= 0"),
         (dict(least_order=-2), "least_order must be an integer >= -1"),
+        (dict(ties="last"), "ties must be one of first, best, got 'last'"),
     ],
 )
 def test_config_refuses_bad_values(overrides, message):
@@ -165,17 +166,20 @@ def test_config_refuses_bad_values(overrides, message):
         _config(**overrides)
 
 
-def test_least_order_reaches_training_play_and_the_loaded_agent(tmp_path):
+@pytest.mark.parametrize("ties", ["first", "best"])
+def test_least_order_and_ties_reach_training_play_and_the_loaded_agent(tmp_path, ties):
     """A recipe with least_order = 0 trains on online's 369 experts (123 predictors), and the file it writes
-    loads as an agent whose NumPy predictors are the same (moves equal to the torch features', round by round)."""
+    loads as an agent whose NumPy predictors are the same, with the recipe's replies to tied counts (moves
+    equal to the torch features', round by round)."""
     from policygrad.agent import Agent
 
-    trainer = ExpertTrainer(_config(least_order=0, iterations=1))
+    trainer = ExpertTrainer(_config(least_order=0, ties=ties, iterations=1))
     trainer.step()
     path = save_expert(str(tmp_path / "least.pt"), trainer.policy, trainer.config, 1)
     agent = Agent.load(path)
-    assert agent.player.scores.predictors.least_order == 0 and agent.player.scores.num_experts == 369
-    batch = play(trainer.policy, "frequency", 1, 30, seed=3, least_order=0)
+    predictors = agent.player.scores.predictors
+    assert predictors.least_order == 0 and predictors.ties == ties and agent.player.scores.num_experts == 369
+    batch = play(trainer.policy, "frequency", 1, 30, seed=3, **trainer.config.features)
     assert batch.moves.shape[-1] == 369
     scores = agent.player.scores
     scores.reset()

@@ -152,3 +152,46 @@ def test_least_frequent_predictors_come_after_the_n_grams_and_change_nothing_els
         b.predictors.push(me, them)
     with pytest.raises(ValueError, match="least_order must be an integer in -1..orders"):
         OnlineAgent(least_order=7)
+
+
+def _predictions_along(agent, mine, theirs):
+    """[T, P] the agent's predictions before each round of the given history."""
+    agent.reset(0)
+    out = []
+    for me, them in zip(mine, theirs):
+        out.append(agent.predictions())
+        agent.predictors.push(int(me), int(them))
+    return np.array(out)
+
+
+def test_best_tie_replies_do_not_depend_on_how_the_moves_are_numbered():
+    """Renaming the moves by the rotation x -> beats(x) (rock -> paper -> scissors -> rock) keeps RPS as it
+    is, so a predictor that reads the history, not the labels, renames its replies the same way. With
+    ties = "best" every predictor does (the constant aside); with "first" the replies to tied counts
+    follow the move order and break it."""
+    rng = np.random.default_rng(4)
+    mine, theirs = rng.integers(0, 3, 200), rng.choice(3, 200, p=[0.5, 0.25, 0.25])
+    renamed = {}
+    for ties in ("best", "first"):
+        plain = _predictions_along(OnlineAgent(ties=ties), mine, theirs)[:, :-1]  # the last predictor: the constant move
+        turned = _predictions_along(OnlineAgent(ties=ties), (mine + 1) % 3, (theirs + 1) % 3)[:, :-1]
+        renamed[ties] = np.where(plain >= 0, (plain + 1) % 3, -1) == turned
+    assert renamed["best"].all()
+    assert not renamed["first"].all() and renamed["first"].mean() > 0.8, renamed["first"].mean()
+
+
+def test_best_tie_replies_on_a_crafted_history():
+    """The opponent has played rock and scissors once each, paper twice: its least played moves are rock
+    and scissors. "first" takes rock and replies paper (0 against the tied pair); "best" replies rock,
+    which ties rock and beats scissors. Its most played move, paper, is unique: scissors either way."""
+    least = 2 * 3 * len(OnlineAgent().predictors.tables)  # the first least-frequent predictor: the opponent's, count decay 1
+    for ties, reply in (("best", 0), ("first", 1)):
+        agent = OnlineAgent(ties=ties)
+        agent.reset(0)
+        for me, them in ((0, 0), (0, 1), (0, 2), (0, 1)):
+            agent.predictions()
+            agent.predictors.push(me, them)
+        p = agent.predictions()
+        assert p[least] == reply and p[0] == 2, (ties, p[least], p[0])
+    with pytest.raises(ValueError, match="ties must be one of first, best, got 'last'"):
+        OnlineAgent(ties="last")

@@ -120,8 +120,7 @@ def evaluate_expert(path: str, opponent: str, matches: int = 1000, seed: int = 0
             config.rounds,
             seed + start,
             config.game,
-            least_order=config.least_order,
-            horizons=config.horizons,
+            **config.features,
         ).rewards.sum(1)
         for start in range(0, matches, EXPERT_CHUNK)
     ]

@@ -30,12 +30,17 @@ EXPERT_META_SAFETY = 10.0  # points a match may risk (policygrad.safety.SafeBudg
 
 
 def numpy_player(
-    policy: ExpertMixturePolicy, game: Game, safety: float | None = None, least_order: int = -1, horizons: Sequence[float] = HORIZONS
+    policy: ExpertMixturePolicy,
+    game: Game,
+    safety: float | None = None,
+    least_order: int = -1,
+    horizons: Sequence[float] = HORIZONS,
+    ties: str = "first",
 ) -> ExpertPlayer:
     """The NumPy player of one match of ``policy`` (its weights as float32, read in float64), guarded by
-    :class:`~policygrad.safety.SafeBudget` with ``safety`` points (None: unguarded); ``least_order``, ``horizons``: as trained."""
+    :class:`~policygrad.safety.SafeBudget` with ``safety`` points (None: unguarded); ``least_order``, ``horizons``, ``ties``: as trained."""
     payoff = game.payoff.double().numpy()
-    predictors = Predictors(payoff, game.beats().numpy(), game.rotations().numpy(), least_order=least_order)  # ExpertFeatures' predictors
+    predictors = Predictors(payoff, game.beats().numpy(), game.rotations().numpy(), least_order=least_order, ties=ties)  # ExpertFeatures' predictors
     weights = {k: v.detach().float().numpy() for k, v in policy.state_dict().items()}  # float32, as an exported file embeds them
     guard = None if safety is None else SafeBudget(payoff, nash_equilibrium(game).double().numpy(), safety)
     return ExpertPlayer(ExpertScores(predictors, horizons, EVIDENCE_DECAY), MixtureNet(weights), guard)
@@ -52,6 +57,7 @@ class ExpertAgent:
             no opponent's expected take from a match exceeds it); None: the policy as trained, unguarded.
         least_order: the predictors' least-frequent tables, as the policy was trained (its recipe's ``least_order``).
         horizons: the decays of the experts' reward averages, as trained (its recipe's ``horizons``).
+        ties: the predictors' replies to tied counts, as trained (its recipe's ``ties``).
     """
 
     def __init__(
@@ -62,11 +68,12 @@ class ExpertAgent:
         safety: float | None = None,
         least_order: int = -1,
         horizons: Sequence[float] = HORIZONS,
+        ties: str = "first",
     ) -> None:
         self.policy = policy.eval()
         self.game = make_game(game)
         self.name = name
-        self.player = numpy_player(self.policy, self.game, safety, least_order, horizons)
+        self.player = numpy_player(self.policy, self.game, safety, least_order, horizons, ties)
         self.guard = self.player.guard
         self.reset()
 
@@ -77,7 +84,7 @@ class ExpertAgent:
         g = make_game(game)
         if g.name != make_game(config.game).name:
             raise ValueError(f"{path} was trained on {config.game}, not {g.name}")
-        return cls(policy, g, safety=safety, least_order=config.least_order, horizons=config.horizons)
+        return cls(policy, g, safety=safety, **config.features)
 
     def reset(self, seed: int | None = None) -> None:
         """Start a new match (``seed`` seeds the agent's own draws; None: seed 0, as every library player)."""

@@ -60,6 +60,7 @@ def play(
     past_selves: float = 0.0,
     least_order: int = -1,
     horizons: Sequence[float] = HORIZONS,
+    ties: str = "first",
 ) -> ExpertBatch:
     """Play N matches of ``policy`` against ``population`` (an opponent spec), with the variations of the module docstring.
 
@@ -77,8 +78,8 @@ def play(
             plays: it keeps its own features of the match with the roles swapped (its moves are the
             opponent's, the agent's are its opponent's) and samples its move from its own probabilities,
             before the round and apart from the agent's draw; rotated like the others.
-        least_order, horizons: the agent's (and the snapshots') least-frequent predictors and reward horizons
-            (:class:`~policygrad.experts.ExpertFeatures`).
+        least_order, horizons, ties: the agent's (and the snapshots') least-frequent predictors, reward horizons
+            and replies to tied counts (:class:`~policygrad.experts.ExpertFeatures`).
     """
     g = make_game(game)
     a_num = g.num_actions
@@ -98,8 +99,8 @@ def play(
     past_self = (share >= mind_reader) & (share < mind_reader + past_selves) if selves else torch.zeros(n, dtype=torch.bool)
     mine = past_self.nonzero().squeeze(1)  # the snapshots' matches
     who = torch.randint(len(selves), (len(mine),), generator=gen) if len(mine) else mine
-    mirror = ExpertFeatures(len(mine), rounds, g, horizons=horizons, least_order=least_order) if len(mine) else None  # the match from the snapshots' side
-    features = ExpertFeatures(n, rounds, g, horizons=horizons, least_order=least_order)
+    mirror = ExpertFeatures(len(mine), rounds, g, horizons=horizons, least_order=least_order, ties=ties) if len(mine) else None  # the snapshots' side
+    features = ExpertFeatures(n, rounds, g, horizons=horizons, least_order=least_order, ties=ties)
     moves_T, feats_T, glob_T, probs_T, actions_T, opp_T, rewards_T = [], [], [], [], [], [], []
     for t in range(rounds):
         moves, feats, glob = features.features()

@@ -48,6 +48,7 @@ from .expert_play import ExpertBatch, play
 from .expert_policy import ExpertMixturePolicy
 from .expert_population import random_population, random_spec
 from .experts import HORIZONS, ExpertFeatures
+from .predictors import TIES
 from .games import make_game
 from .run_folder import RunCheckpoints, TrainResult, run_training
 
@@ -123,6 +124,9 @@ class ExpertTrainConfig:
     """the agent's predictors also give each side's least frequent move in the n-gram tables up to this order (-1: none)."""
     horizons: tuple = HORIZONS
     """the decays of each expert's reward averages, the network's features (a list, each in [0, 1))."""
+    ties: str = "first"
+    """how a predictor replies to tied counts (:class:`~policygrad.predictors.Predictors`): "first" (as earlier
+    releases) or "best" (the best reply to the uniform distribution over the tied moves, as ``online``)."""
     slight_bias: float = 0.0
     """share of the population's opponents that are i.i.d. with a slight bias (:func:`random_spec`; 0: as earlier releases)."""
     immediate: str = "sampled"
@@ -147,6 +151,8 @@ class ExpertTrainConfig:
                 raise ValueError(f"{name} must be a share in [0, 1], got {getattr(self, name)!r}")
         if self.mind_reader + self.past_selves > 1:
             raise ValueError(f"mind_reader + past_selves must be at most 1 (shares of the matches), got {self.mind_reader} + {self.past_selves}")
+        if self.ties not in TIES:
+            raise ValueError(f"ties must be one of {', '.join(TIES)}, got {self.ties!r}")
         if self.immediate not in IMMEDIATE:
             raise ValueError(f"immediate must be one of {', '.join(IMMEDIATE)}, got {self.immediate!r}")
         if not isinstance(self.heldout_batch, int) or isinstance(self.heldout_batch, bool) or self.heldout_batch < 0:
@@ -170,6 +176,13 @@ class ExpertTrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def features(self) -> dict:
+        """The settings of the network's features (:class:`~policygrad.experts.ExpertFeatures`), as trained:
+        ``least_order``, ``horizons``, ``ties``; keyword arguments of :func:`~policygrad.expert_play.play` and
+        :class:`~policygrad.expert_agent.ExpertAgent`."""
+        return dict(least_order=self.least_order, horizons=self.horizons, ties=self.ties)
 
 
 # -- learning ---------------------------------------------------------------------------------------
@@ -288,7 +301,7 @@ class ExpertTrainer(RunCheckpoints):
         cfg = self.config
         pop = random_population(random.Random(cfg.heldout_seed), 2 * cfg.members, cfg.slight_bias)
         n, seed = cfg.heldout_batch or cfg.batch, cfg.heldout_seed + self.iteration
-        batch = play(self.policy, pop, n, cfg.rounds, seed, cfg.game, rotate=cfg.rotate, least_order=cfg.least_order, horizons=cfg.horizons)
+        batch = play(self.policy, pop, n, cfg.rounds, seed, cfg.game, rotate=cfg.rotate, **cfg.features)
         return {"heldout_reward": float(batch.rewards.mean())}
 
     def step(self) -> dict:
@@ -302,7 +315,7 @@ class ExpertTrainer(RunCheckpoints):
             population, switch_to = (random_population(self.rng, cfg.members, cfg.slight_bias) for _ in range(2))
         seed = cfg.seed * 1_000_000 + self.iteration
         variations = (switch_to, cfg.switch, cfg.mind_reader, cfg.rotate, self.selves, cfg.past_selves)
-        batch = play(self.policy, population, cfg.batch, cfg.rounds, seed, cfg.game, *variations, least_order=cfg.least_order, horizons=cfg.horizons)
+        batch = play(self.policy, population, cfg.batch, cfg.rounds, seed, cfg.game, *variations, **cfg.features)
         t_play = time.perf_counter() - t0
         expected = cfg.immediate == "expected"
         adv = advantages(batch, self.payoff, cfg.gamma, immediate=not expected)  # [N, T]

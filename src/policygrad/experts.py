@@ -37,6 +37,7 @@ from typing import Sequence
 import torch
 
 from .games import Game, make_game
+from .predictors import TIES
 
 __all__ = ["ExpertFeatures", "MAX_CONTEXTS", "HORIZONS"]
 
@@ -58,6 +59,8 @@ class ExpertFeatures:
         match_lengths, orders, count_decays, least_order: the predictors, as :class:`~policygrad.predictors.Predictors`'
             (``least_order`` -1, the default: no least-frequent predictors; ``OnlineAgent`` uses 0).
         horizons: the decays h of the expert reward averages.
+        ties: how an n-gram predictor replies when moves share the highest (lowest) count, as
+            :class:`~policygrad.predictors.Predictors`' (``"first"``, the default, or ``"best"``).
     """
 
     def __init__(
@@ -70,6 +73,7 @@ class ExpertFeatures:
         count_decays: Sequence[float] = (1.0, 0.9, 0.6),
         horizons: Sequence[float] = HORIZONS,
         least_order: int = -1,
+        ties: str = "first",
     ) -> None:
         for name, value in (("n", n), ("rounds", rounds)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -80,6 +84,9 @@ class ExpertFeatures:
             raise ValueError(f"count_decays must be in (0, 1], got {tuple(count_decays)}")
         if not match_lengths or not all(int(m) >= 1 for m in match_lengths):
             raise ValueError(f"match_lengths must be integers >= 1, got {tuple(match_lengths)}")
+        if ties not in TIES:
+            raise ValueError(f"ties must be one of {', '.join(TIES)}, got {ties!r}")
+        self.ties = ties
         self.game = make_game(game)
         self.n, self.rounds = n, rounds
         a = self.game.num_actions
@@ -183,12 +190,28 @@ class ExpertFeatures:
         counts = torch.einsum("ndks,nsb->ndkb", w_NDKS, nxt_NS2A)  # [N, D, K, 2A]
         theirs, mine = counts[..., :a], counts[..., a:]
         beats = self.beats
-        reply_theirs = torch.where(theirs.amax(-1) > 0, beats[theirs.argmax(-1)], -1)
-        reply_mine = torch.where(mine.amax(-1) > 0, beats[beats[mine.argmax(-1)]], -1)
-        few_theirs, few_mine = theirs[:, :, self.least_L], mine[:, :, self.least_L]  # argmin: the first on ties, as NumPy's
-        least_theirs = torch.where(few_theirs.amax(-1) > 0, beats[few_theirs.argmin(-1)], -1)
-        least_mine = torch.where(few_mine.amax(-1) > 0, beats[beats[few_mine.argmin(-1)]], -1)
+        few_theirs, few_mine = theirs[:, :, self.least_L], mine[:, :, self.least_L]  # argmax, argmin: the first on ties, as NumPy's
+        if self.ties == "best":  # the best reply to the uniform distribution over the tied moves, as Predictors._replies
+            most_t, most_m = self._tie_replies(theirs == theirs.amax(-1, keepdim=True), mine == mine.amax(-1, keepdim=True))
+            least_t, least_m = self._tie_replies(few_theirs == few_theirs.amin(-1, keepdim=True), few_mine == few_mine.amin(-1, keepdim=True))
+        else:
+            most_t, most_m = beats[theirs.argmax(-1)], beats[beats[mine.argmax(-1)]]
+            least_t, least_m = beats[few_theirs.argmin(-1)], beats[beats[few_mine.argmin(-1)]]
+        reply_theirs = torch.where(theirs.amax(-1) > 0, most_t, -1)
+        reply_mine = torch.where(mine.amax(-1) > 0, most_m, -1)
+        least_theirs = torch.where(few_theirs.amax(-1) > 0, least_t, -1)
+        least_mine = torch.where(few_mine.amax(-1) > 0, least_m, -1)
         return [x.reshape(self.n, -1) for x in (reply_theirs, reply_mine, least_theirs, least_mine)]
+
+    def _tie_replies(self, theirs: torch.Tensor, mine: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The best reply to the uniform distribution over the tied moves ``theirs`` (bool, [..., A]), and the best
+        reply to the opponent's best reply to the tied moves ``mine``; -1 where several replies are equally good."""
+        p = self.payoff.to(torch.float64)
+        out = []
+        for values in (theirs.to(torch.float64) @ p.T, -(mine.to(torch.float64) @ p)):
+            top = values == values.amax(-1, keepdim=True)
+            out.append(torch.where(top.sum(-1) > 1, -1, values.argmax(-1)))
+        return out[0], self.beats[out[1]]
 
     def _history_predictions(self) -> torch.Tensor:
         """[N, 6 * len(match_lengths)]: for the pair, the opponent's and the agent's sequence, at each

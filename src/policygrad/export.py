@@ -212,7 +212,7 @@ def _player_source(name: str, expert: tuple[str, float | None] | None, seed: int
             f"SAFETY = {safety!r}  # points a match may risk (SafeBudget); None: unguarded\nSIGMA = {nash_equilibrium(game).double().tolist()!r}\n"
             f"HORIZONS = {tuple(scores.horizons.tolist())!r}\nEVIDENCE_DECAY = {scores.evidence_decay!r}\n"
             f"PREDICTORS = dict(match_lengths={p.match_lengths!r}, orders={p.orders!r}, count_decays={tuple(p.count_decays.tolist())!r}, "
-            f"count_replies={p.count_replies!r}, least_order={p.least_order!r})\n_WEIGHTS = {{\n{weights}}}\n"
+            f"count_replies={p.count_replies!r}, least_order={p.least_order!r}, ties={p.ties!r})\n_WEIGHTS = {{\n{weights}}}\n"
             "_PLAYER = ExpertPlayer(\n    ExpertScores(Predictors(PAYOFF, BEATS, ORBIT, **PREDICTORS), HORIZONS, EVIDENCE_DECAY),\n    MixtureNet(_WEIGHTS),\n"
             "    None if SAFETY is None else SafeBudget(PAYOFF, SIGMA, SAFETY),\n)\n"
         )

@@ -13,7 +13,8 @@ the agent's moves and the pairs of both:
 * n-grams of orders 0 (frequencies) to 5 over each sequence: the most frequent next move of each
   side after the current context, counted with several decays per occurrence (1: all the match;
   < 1: the recent occurrences weigh more); and of order 0, the *least* frequent move of each side
-  (a player that keeps its counts flat plays next what it has played least);
+  (a player that keeps its counts flat plays next what it has played least); where moves share the
+  highest (lowest) count, the reply is the best response to the uniform distribution over them;
 * the opponent's and the agent's last move (repeated), and a constant move (its rotations are the
   A constant strategies).
 
@@ -108,6 +109,10 @@ class OnlineAgent:
         least_order: the n-gram tables of order <= this also predict each side's *least* frequent next
             move (0, the default: over the whole match, at each count decay; -1: none). A player that
             keeps its counts flat, or avoids repeating itself, plays next what it has played least.
+        ties: when moves share the highest (lowest) count, ``"best"`` (the default) replies with the
+            best response to the uniform distribution over them, ``"first"`` to the first of them in
+            move order (the rule before issue 20; it depends on how the moves are numbered):
+            :class:`~policygrad.predictors.Predictors`.
         name: the player's name.
     """
 
@@ -125,6 +130,7 @@ class OnlineAgent:
         count_decays: Sequence[float] = (1.0, 0.9, 0.6),
         count_replies: bool = False,
         least_order: int = 0,
+        ties: str = "best",
         name: str = "online",
     ) -> None:
         lrs, decays = _floats(lr, "lr"), _floats(decay, "decay")
@@ -147,7 +153,7 @@ class OnlineAgent:
         self.safety_lr, self.safety_decay = float(safety_lr), float(safety_decay)
         # the predictors; orbit[b, r] = beats^r(b): rotation r of the reply b to a prediction, the last row (b = -1) no move
         self.predictors = Predictors(
-            self.payoff, np.asarray(self.game.beats()), np.asarray(self.game.rotations()), match_lengths, orders, count_decays, count_replies, least_order
+            self.payoff, np.asarray(self.game.beats()), np.asarray(self.game.rotations()), match_lengths, orders, count_decays, count_replies, least_order, ties
         )
         self.orbit = self.predictors.orbit
         # one-hot rows of the moves, the last row (move -1) uniform

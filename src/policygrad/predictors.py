@@ -16,6 +16,8 @@ pairs of both, and proposes a reply (rotation 0 of its experts; rotation r plays
 * optionally (``least_order``), the same replies to each side's *least* frequent next move in the
   tables of order <= ``least_order``: a player that keeps its own counts flat (or that is told to
   vary) plays next the move it has played least;
+* on ties (``ties``), the first tied move in move order, or the best reply to the uniform
+  distribution over the tied moves;
 * the longest earlier repeat (up to each of ``match_lengths``) of each sequence's recent end: the
   moves that followed it, replied to the same way;
 * the last moves, and a constant move.
@@ -31,9 +33,10 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["Predictors", "draw", "MAX_ROWS"]
+__all__ = ["Predictors", "draw", "MAX_ROWS", "TIES"]
 
 MAX_ROWS = 1 << 16  # an n-gram table of one sequence holds at most this many contexts (orders capped)
+TIES = ("first", "best")  # how a predictor replies when several moves share the highest (lowest) count
 
 
 def draw(probs_A: np.ndarray, rng: np.random.Generator) -> int:
@@ -68,6 +71,10 @@ class Predictors:
             instead of beating the most frequent move.
         least_order: the n-gram tables of order <= this also predict each side's least frequent next
             move (-1, the default: none; 0: the frequencies of the whole match).
+        ties: when several moves share the highest (or lowest) count, ``"first"`` (the default) predicts
+            the first of them in move order; ``"best"`` replies with the best response to the uniform
+            distribution over them (in RPS, of two tied moves the one that beats one and ties the other),
+            which does not depend on how the moves are numbered.
     """
 
     def __init__(
@@ -80,6 +87,7 @@ class Predictors:
         count_decays: Sequence[float] = (1.0, 0.9, 0.6),
         count_replies: bool = False,
         least_order: int = -1,
+        ties: str = "first",
     ) -> None:
         if not all(0 < d <= 1 for d in count_decays) or not count_decays:
             raise ValueError(f"count_decays must be in (0, 1], got {tuple(count_decays)}")
@@ -89,6 +97,9 @@ class Predictors:
             raise ValueError(f"orders must be >= 0, got {orders}")
         if isinstance(least_order, bool) or not isinstance(least_order, (int, np.integer)) or not -1 <= least_order <= int(orders):
             raise ValueError(f"least_order must be an integer in -1..orders ({orders}), got {least_order!r}")
+        if ties not in TIES:
+            raise ValueError(f"ties must be one of {', '.join(TIES)}, got {ties!r}")
+        self.ties = ties
         self.payoff = np.asarray(payoff, dtype=np.float64)
         a = self.payoff.shape[0]
         self.num_actions = a
@@ -151,18 +162,21 @@ class Predictors:
         counts = self.counts[:, self.rows, :]  # [D, tables, 2A]: the next moves seen after each context
         theirs, mine = counts[..., :a], counts[..., a:]
         if self.count_replies:
-            # the best reply to the counted distribution of the opponent's next move; to the agent's, the
-            # opponent's best reply o (argmax of -c M) and the agent's best reply to that
-            reply_theirs = (theirs @ self.payoff.T).argmax(-1)
-            reply_mine = beats[(-(mine @ self.payoff)).argmax(-1)]
+            reply_theirs, reply_mine = self._replies(theirs, mine)  # to the counted distributions themselves
+        elif self.ties == "best":
+            reply_theirs, reply_mine = self._replies(theirs == theirs.max(-1, keepdims=True), mine == mine.max(-1, keepdims=True))
         else:
             reply_theirs, reply_mine = beats[theirs.argmax(-1)], beats[beats[mine.argmax(-1)]]
         reply_theirs = np.where(theirs.max(-1) > 0, reply_theirs, -1).ravel()
         reply_mine = np.where(mine.max(-1) > 0, reply_mine, -1).ravel()
-        # the least frequent next move of each side (its first in move order on ties), replied to the same way
+        # the least frequent next move of each side, replied to the same way
         few_theirs, few_mine = theirs[:, self.least_tables], mine[:, self.least_tables]
-        least_theirs = np.where(few_theirs.max(-1) > 0, beats[few_theirs.argmin(-1)], -1).ravel()
-        least_mine = np.where(few_mine.max(-1) > 0, beats[beats[few_mine.argmin(-1)]], -1).ravel()
+        if self.ties == "best":
+            least_theirs, least_mine = self._replies(few_theirs == few_theirs.min(-1, keepdims=True), few_mine == few_mine.min(-1, keepdims=True))
+        else:
+            least_theirs, least_mine = beats[few_theirs.argmin(-1)], beats[beats[few_mine.argmin(-1)]]
+        least_theirs = np.where(few_theirs.max(-1) > 0, least_theirs, -1).ravel()
+        least_mine = np.where(few_mine.max(-1) > 0, least_mine, -1).ravel()
         hist = []  # predicted next moves: the opponent's, and the opponent's reply to the agent's
         for s in (self.s_pairs, self.s_theirs, self.s_mine):
             found = _match_positions(s, self.match_lengths[-1])
@@ -176,6 +190,18 @@ class Predictors:
         last = [self.theirs[-1], beats[self.mine[-1]]] if self.theirs else [-1, -1]
         points = beats[np.array(hist + last, dtype=np.int64)]
         return np.concatenate([reply_theirs, reply_mine, least_theirs, least_mine, points, [0]])
+
+    def _replies(self, theirs: np.ndarray, mine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The best reply to ``theirs``, weights over the opponent's next move (counts, or 1 on the tied
+        moves), argmax_a sum_x w(x) M[a, x]; and, to ``mine``, weights over the agent's next move, the best
+        reply to the opponent's best reply o = argmax_o -sum_y w(y) M[y, o]. Where several replies are
+        equally good, the first in move order (counts) or none, -1 (ties = "best": all moves tied say nothing)."""
+        values_theirs, values_mine = theirs @ self.payoff.T, -(mine @ self.payoff)
+        reply_theirs, reply_mine = values_theirs.argmax(-1), values_mine.argmax(-1)
+        if self.ties == "best":
+            reply_theirs = np.where((values_theirs == values_theirs.max(-1, keepdims=True)).sum(-1) > 1, -1, reply_theirs)
+            reply_mine = np.where((values_mine == values_mine.max(-1, keepdims=True)).sum(-1) > 1, -1, reply_mine)
+        return reply_theirs, self.beats[reply_mine]
 
     def expert_moves(self) -> np.ndarray:
         """[J] each expert's move this round (-1: none), expert j = predictor j // A, rotation j % A."""
