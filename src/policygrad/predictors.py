@@ -163,18 +163,13 @@ class Predictors:
         theirs, mine = counts[..., :a], counts[..., a:]
         if self.count_replies:
             reply_theirs, reply_mine = self._replies(theirs, mine)  # to the counted distributions themselves
-        elif self.ties == "best":
-            reply_theirs, reply_mine = self._replies(theirs == theirs.max(-1, keepdims=True), mine == mine.max(-1, keepdims=True))
         else:
-            reply_theirs, reply_mine = beats[theirs.argmax(-1)], beats[beats[mine.argmax(-1)]]
+            reply_theirs, reply_mine = self._replies_to(theirs, mine, least=False)
         reply_theirs = np.where(theirs.max(-1) > 0, reply_theirs, -1).ravel()
         reply_mine = np.where(mine.max(-1) > 0, reply_mine, -1).ravel()
         # the least frequent next move of each side, replied to the same way
         few_theirs, few_mine = theirs[:, self.least_tables], mine[:, self.least_tables]
-        if self.ties == "best":
-            least_theirs, least_mine = self._replies(few_theirs == few_theirs.min(-1, keepdims=True), few_mine == few_mine.min(-1, keepdims=True))
-        else:
-            least_theirs, least_mine = beats[few_theirs.argmin(-1)], beats[beats[few_mine.argmin(-1)]]
+        least_theirs, least_mine = self._replies_to(few_theirs, few_mine, least=True)
         least_theirs = np.where(few_theirs.max(-1) > 0, least_theirs, -1).ravel()
         least_mine = np.where(few_mine.max(-1) > 0, least_mine, -1).ravel()
         hist = []  # predicted next moves: the opponent's, and the opponent's reply to the agent's
@@ -190,6 +185,14 @@ class Predictors:
         last = [self.theirs[-1], beats[self.mine[-1]]] if self.theirs else [-1, -1]
         points = beats[np.array(hist + last, dtype=np.int64)]
         return np.concatenate([reply_theirs, reply_mine, least_theirs, least_mine, points, [0]])
+
+    def _replies_to(self, theirs: np.ndarray, mine: np.ndarray, least: bool) -> tuple[np.ndarray, np.ndarray]:
+        """The replies to each side's most (``least``: least) counted next move, its ties as ``ties`` says."""
+        if self.ties == "best":
+            extreme = np.min if least else np.max
+            return self._replies(theirs == extreme(theirs, -1, keepdims=True), mine == extreme(mine, -1, keepdims=True))
+        pick = np.argmin if least else np.argmax
+        return self.beats[pick(theirs, -1)], self.beats[self.beats[pick(mine, -1)]]
 
     def _replies(self, theirs: np.ndarray, mine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The best reply to ``theirs``, weights over the opponent's next move (counts, or 1 on the tied
