@@ -48,7 +48,7 @@ from .expert_play import ExpertBatch, play
 from .expert_policy import ExpertMixturePolicy
 from .expert_population import random_population, random_spec
 from .experts import HORIZONS, ExpertFeatures
-from .predictors import TIES
+from .predictors import check_ties
 from .games import make_game
 from .run_folder import RunCheckpoints, TrainResult, run_training
 
@@ -151,8 +151,7 @@ class ExpertTrainConfig:
                 raise ValueError(f"{name} must be a share in [0, 1], got {getattr(self, name)!r}")
         if self.mind_reader + self.past_selves > 1:
             raise ValueError(f"mind_reader + past_selves must be at most 1 (shares of the matches), got {self.mind_reader} + {self.past_selves}")
-        if self.ties not in TIES:
-            raise ValueError(f"ties must be one of {', '.join(TIES)}, got {self.ties!r}")
+        check_ties(self.ties)
         if self.immediate not in IMMEDIATE:
             raise ValueError(f"immediate must be one of {', '.join(IMMEDIATE)}, got {self.immediate!r}")
         if not isinstance(self.heldout_batch, int) or isinstance(self.heldout_batch, bool) or self.heldout_batch < 0:

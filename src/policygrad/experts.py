@@ -37,7 +37,7 @@ from typing import Sequence
 import torch
 
 from .games import Game, make_game
-from .predictors import TIES
+from .predictors import check_ties
 
 __all__ = ["ExpertFeatures", "MAX_CONTEXTS", "HORIZONS"]
 
@@ -84,9 +84,7 @@ class ExpertFeatures:
             raise ValueError(f"count_decays must be in (0, 1], got {tuple(count_decays)}")
         if not match_lengths or not all(int(m) >= 1 for m in match_lengths):
             raise ValueError(f"match_lengths must be integers >= 1, got {tuple(match_lengths)}")
-        if ties not in TIES:
-            raise ValueError(f"ties must be one of {', '.join(TIES)}, got {ties!r}")
-        self.ties = ties
+        self.ties = check_ties(ties)
         self.game = make_game(game)
         self.n, self.rounds = n, rounds
         a = self.game.num_actions

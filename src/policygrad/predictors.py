@@ -33,10 +33,17 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["Predictors", "draw", "MAX_ROWS", "TIES"]
+__all__ = ["Predictors", "draw", "check_ties", "MAX_ROWS", "TIES"]
 
 MAX_ROWS = 1 << 16  # an n-gram table of one sequence holds at most this many contexts (orders capped)
 TIES = ("first", "best")  # how a predictor replies when several moves share the highest (lowest) count
+
+
+def check_ties(ties: str) -> str:
+    """``ties`` itself if it is one of :data:`TIES`; else one error naming the value and what is allowed."""
+    if ties not in TIES:
+        raise ValueError(f"ties must be one of {', '.join(TIES)}, got {ties!r}")
+    return ties
 
 
 def draw(probs_A: np.ndarray, rng: np.random.Generator) -> int:
@@ -97,9 +104,7 @@ class Predictors:
             raise ValueError(f"orders must be >= 0, got {orders}")
         if isinstance(least_order, bool) or not isinstance(least_order, (int, np.integer)) or not -1 <= least_order <= int(orders):
             raise ValueError(f"least_order must be an integer in -1..orders ({orders}), got {least_order!r}")
-        if ties not in TIES:
-            raise ValueError(f"ties must be one of {', '.join(TIES)}, got {ties!r}")
-        self.ties = ties
+        self.ties = check_ties(ties)
         self.payoff = np.asarray(payoff, dtype=np.float64)
         a = self.payoff.shape[0]
         self.num_actions = a
