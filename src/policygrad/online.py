@@ -41,7 +41,12 @@ slight bias) that the 100-round horizon loses in the noise of J experts.
 
 **Second layer: a policy gradient over strategies built from the scorers.** The options are, for
 each scorer, its softmax mixture p_k and its *greedy* play (the move of its top expert, argmax_j
-theta_kj), and the uniform distribution. Each option's exact expected reward in the round,
+theta_kj), the uniform distribution, and (``frequency_option``) one expert given a lane of its own:
+the reply to the opponent's move frequencies over the match (the order-0 predictor at the largest
+count decay; fictitious play). In the first layer, its steady edge against a slightly biased
+opponent has to outgrow the largest of J noisy running totals, about sqrt(2 ln J) standard errors
+above their mean (3.4 for J = 369); as one of the 2K + 2 options, the largest of the other
+2K + 1 (2.3 for 15): it is chosen in far fewer rounds. Each option's exact expected reward in the round,
 R_c = sum_a q_c(a) M[a, o], drives the same mirror-descent step on the option logits phi
 (``meta_lr``, ``meta_decay``; a long horizon), and the layer plays the mixture q = sum_c w_c q_c of
 its options: close to greedy on the top expert of the scorer whose horizon has been winning.
@@ -109,6 +114,8 @@ class OnlineAgent:
         least_order: the n-gram tables of order <= this also predict each side's *least* frequent next
             move (0, the default: over the whole match, at each count decay; -1: none). A player that
             keeps its counts flat, or avoids repeating itself, plays next what it has played least.
+        frequency_option: the second layer also offers the reply to the opponent's move frequencies
+            (True, the default; see the module docstring): a slight steady bias is played in far fewer rounds.
         ties: when moves share the highest (lowest) count, ``"best"`` (the default) replies with the
             best response to the uniform distribution over them, ``"first"`` to the first of them in
             move order (the rule before issue 20; it depends on how the moves are numbered):
@@ -131,6 +138,7 @@ class OnlineAgent:
         count_replies: bool = False,
         least_order: int = 0,
         ties: str = "best",
+        frequency_option: bool = True,
         name: str = "online",
     ) -> None:
         lrs, decays = _floats(lr, "lr"), _floats(decay, "decay")
@@ -156,6 +164,9 @@ class OnlineAgent:
             self.payoff, np.asarray(self.game.beats()), np.asarray(self.game.rotations()), match_lengths, orders, count_decays, count_replies, least_order, ties
         )
         self.orbit = self.predictors.orbit
+        # the second layer's own lane (rotation 0 of the opponent's order-0 predictor at the largest count decay): expert j = predictor * A
+        self.frequency_option = bool(frequency_option)
+        self.frequency_expert = int(np.argmax(self.predictors.count_decays)) * len(self.predictors.tables) * a
         # one-hot rows of the moves, the last row (move -1) uniform
         self.onehot = np.vstack([np.eye(a), np.full((1, a), 1.0 / a)])
         self.reset()
@@ -178,7 +189,7 @@ class OnlineAgent:
 
     @property
     def num_options(self) -> int:
-        return 2 * len(self.lr) + 1
+        return 2 * len(self.lr) + 1 + self.frequency_option
 
     def reset(self, seed: int | None = None) -> None:
         """Start a new match (every logit at zero: all experts, and all second-layer options, equally likely)."""
@@ -208,8 +219,9 @@ class OnlineAgent:
         moves = self.predictors.expert_moves()  # [J]
         experts = self.onehot[moves]  # [J, A]
         pi = _softmax(self.theta)  # [K, J]
-        # the second layer's options: each scorer's mixture, each scorer's top expert, uniform
-        options = np.vstack([pi @ experts, experts[self.theta.argmax(axis=1)], self.onehot[-1:]])  # [C, A]
+        # the second layer's options: each scorer's mixture, each scorer's top expert, uniform (and the frequency reply)
+        lane = experts[self.frequency_expert : self.frequency_expert + self.frequency_option]
+        options = np.vstack([pi @ experts, experts[self.theta.argmax(axis=1)], self.onehot[-1:], lane])  # [C, A]
         weights = _softmax(self.phi)
         mixture = weights @ options  # [A] the second layer's play
         safety = _softmax(self.psi)  # the third layer: [that play, uniform]
