@@ -28,7 +28,13 @@ from policygrad.tournament import SUITES, run_tournament, suite
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--variant", action="append", required=True, metavar='NAME={"lr": [...], ...}', help="a variant: a name and OnlineAgent's keyword arguments as JSON (repeatable)")
+    p.add_argument(
+        "--variant",
+        action="append",
+        required=True,
+        metavar='NAME={"lr": [...], ...}',
+        help="a variant: a name and OnlineAgent's keyword arguments as JSON (repeatable)",
+    )
     p.add_argument("--suite", default="roshambo", choices=SUITES)
     p.add_argument("--seeds", type=int, default=20)
     p.add_argument("--rounds", type=int, default=1000)
@@ -51,7 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     totals = {(m["agent"], m["opponent"], m["seed"]): m["total"] / m["rounds_played"] for m in result.matches if m["total"] is not None}
     opponents = result.opponents
     for row in result.leaderboard:
-        print(f"{row['agent']}: {row['mean']:+.4f} ± {row['ci95']:.4f} per round, W/D/L {row['wins']}/{row['draws']}/{row['losses']}, worst {row['worst_opponent']} ({row['worst_mean']:+.3f})")
+        print(
+            f"{row['agent']}: {row['mean']:+.4f} ± {row['ci95']:.4f} per round, W/D/L {row['wins']}/{row['draws']}/{row['losses']}, worst {row['worst_opponent']} ({row['worst_mean']:+.3f})"
+        )
     for player in names[1:]:
         diff = np.array([[totals[(player, o, s)] - totals[("online", o, s)] for s in range(args.seeds)] for o in opponents])  # [opponents, seeds]
         field = diff.mean(axis=0)
