@@ -162,6 +162,8 @@ def test_the_frequency_option_plays_the_reply_to_the_most_frequent_move():
             last = them
         agent.act(last)
         np.testing.assert_array_equal(agent.options[-1], [0.0, 1.0, 0.0])
+    with pytest.raises(ValueError, match="frequency_option must be True or False, got 'no'"):
+        OnlineAgent(frequency_option="no")
 
 
 def test_least_frequent_predictors_come_after_the_n_grams_and_change_nothing_else():

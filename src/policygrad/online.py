@@ -165,6 +165,8 @@ class OnlineAgent:
         )
         self.orbit = self.predictors.orbit
         # the second layer's own lane (rotation 0 of the opponent's order-0 predictor at the largest count decay): expert j = predictor * A
+        if not isinstance(frequency_option, (bool, np.bool_)):
+            raise ValueError(f"frequency_option must be True or False, got {frequency_option!r}")
         self.frequency_option = bool(frequency_option)
         self.frequency_expert = int(np.argmax(self.predictors.count_decays)) * len(self.predictors.tables) * a
         # one-hot rows of the moves, the last row (move -1) uniform
