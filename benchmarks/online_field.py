@@ -19,6 +19,7 @@ import json
 import sys
 
 import numpy as np
+from online_variants import parse_variants  # the script beside this one
 
 from policygrad.agent import PLAYERS
 from policygrad.files import atomic_write_text
@@ -42,12 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", metavar="FILE", help="write the whole tournament here")
     args = p.parse_args(argv)
     names = ["online"]
-    for text in args.variant:
-        name, sep, settings = text.partition("=")
-        if not sep or not name:
-            p.error(f"--variant must be NAME=JSON, got {text!r}")
-        kwargs = json.loads(settings)
-        OnlineAgent(**kwargs)  # bad settings stop here, before any match
+    for name, kwargs in parse_variants(p, args.variant).items():
         player = f"online-{name}"
         PLAYERS[player] = lambda game, kwargs=kwargs, player=player: OnlineAgent(game, name=player, **kwargs)  # the workers fork: they see it
         names.append(player)
@@ -55,7 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         atomic_write_text(args.json, json.dumps(result.to_dict(), indent=1))
     totals = {(m["agent"], m["opponent"], m["seed"]): m["total"] / m["rounds_played"] for m in result.matches if m["total"] is not None}
-    opponents = result.opponents
+    # the pairs: opponents with every match scored for every agent (a forfeit leaves a pair out)
+    opponents = [o for o in result.opponents if all((a, o, s) in totals for a in names for s in range(args.seeds))]
+    if len(opponents) < len(result.opponents):
+        print(f"left out of the differences (a forfeit): {', '.join(o for o in result.opponents if o not in opponents)}")
     for row in result.leaderboard:
         print(
             f"{row['agent']}: {row['mean']:+.4f} ± {row['ci95']:.4f} per round, W/D/L {row['wins']}/{row['draws']}/{row['losses']}, worst {row['worst_opponent']} ({row['worst_mean']:+.3f})"

@@ -43,6 +43,18 @@ def expected_reward(task: tuple[dict, str, int, int]) -> float:
     return layer_rewards(opponent, rounds, seed, settings)["final"]
 
 
+def parse_variants(parser: argparse.ArgumentParser, texts: list[str]) -> dict[str, dict]:
+    """``--variant NAME=JSON`` values: name -> ``OnlineAgent``'s keyword arguments (bad settings stop here, before any match)."""
+    variants = {}
+    for text in texts:
+        name, sep, settings = text.partition("=")
+        if not sep or not name:
+            parser.error(f"--variant must be NAME=JSON, got {text!r}")
+        variants[name] = json.loads(settings)
+        OnlineAgent(**variants[name])
+    return variants
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument(
@@ -58,13 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=1000)
     p.add_argument("--jobs", type=int, default=2)
     args = p.parse_args(argv)
-    variants: dict[str, dict] = {"default": {}}
-    for text in args.variant:
-        name, sep, settings = text.partition("=")
-        if not sep or not name:
-            p.error(f"--variant must be NAME=JSON, got {text!r}")
-        variants[name] = json.loads(settings)
-        OnlineAgent(**variants[name])  # bad settings stop here, before any match
+    variants: dict[str, dict] = {"default": {}, **parse_variants(p, args.variant)}
     rng = random.Random(args.population_seed)
     sets = {
         "weak bias": [(o, s) for o in WEAK for s in range(args.weak_seeds)],

@@ -152,16 +152,18 @@ def test_the_frequency_option_finds_a_weak_steady_bias_sooner():
 
 
 def test_the_frequency_option_plays_the_reply_to_the_most_frequent_move():
-    for decays in ((1.0, 0.9, 0.6), (0.6, 0.95)):  # the lane reads the table of the largest count decay
+    # rock 5 times, then paper 3 times: counted over the match (or decayed by 0.95 a round) rock leads and the
+    # reply is paper; decayed by 0.6, paper leads and the reply is scissors. The lane reads the largest decay.
+    for decays, reply in (((1.0, 0.9, 0.6), 1), ((0.6, 0.95), 1), ((0.6,), 2)):
         agent = OnlineAgent(count_decays=decays)
         assert agent.num_options == 16 and OnlineAgent(frequency_option=False).num_options == 15
         agent.reset(0)
         last = None
-        for them in [0, 1, 0, 2, 0, 0, 1, 0]:  # rock most often: the reply is paper (1)
+        for them in [0, 0, 0, 0, 0, 1, 1, 1]:
             agent.act(last)
             last = them
         agent.act(last)
-        np.testing.assert_array_equal(agent.options[-1], [0.0, 1.0, 0.0])
+        np.testing.assert_array_equal(agent.options[-1], np.eye(3)[reply], err_msg=f"count_decays {decays}")
     with pytest.raises(ValueError, match="frequency_option must be True or False, got 'no'"):
         OnlineAgent(frequency_option="no")
 
